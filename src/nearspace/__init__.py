@@ -1,0 +1,37 @@
+"""nearspace: similar things land near each other; this package makes that useful.
+
+The public entry points are re-exported lazily so that importing ``nearspace``
+(and running ``nearspace --help``) never pulls in torch or scikit-learn.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Store": "nearspace.api",
+    "Collection": "nearspace.api",
+    "open_store": "nearspace.api",
+    "SearchResult": "nearspace.search.results",
+    "load_encoder": "nearspace.encoders",
+    "NearspaceError": "nearspace.errors",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nearspace.api import Collection, Store, open_store
+    from nearspace.encoders import load_encoder
+    from nearspace.errors import NearspaceError
+    from nearspace.search.results import SearchResult
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nearspace' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = sorted(_EXPORTS)

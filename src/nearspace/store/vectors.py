@@ -1,0 +1,196 @@
+"""The derived vector index: exact below a size threshold, HNSW (hnswlib) above it.
+
+Never the only copy: vectors live in SQLite. The in-memory matrix is loaded from SQLite
+and caught up from the change log before each search, so rows committed by another
+process become visible at the next query. The HNSW graph is saved atomically (temp file,
+fsync, rename) next to the store with a sidecar naming the change sequence it covers; on
+open it is loaded and caught up, or rebuilt when it does not match.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from nearspace.store.database import CollectionData
+
+#: below this many vectors exact search is fast enough (and exact)
+EXACT_THRESHOLD = 20_000
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 200
+HNSW_EF_SEARCH = 96
+
+
+class VectorIndex:
+    """Nearest-neighbour search over one collection's vectors (cosine on unit vectors)."""
+
+    def __init__(self, data: CollectionData, ann_dir: Path, *, exact_threshold: int = EXACT_THRESHOLD,
+                 ef_search: int = HNSW_EF_SEARCH, show_progress: bool = False) -> None:
+        self.data = data
+        self.ann_path = ann_dir / f"{data.name}.hnsw"
+        self.exact_threshold = exact_threshold
+        self.ef_search = ef_search
+        self.show_progress = show_progress
+        self.rows = np.zeros(0, dtype=np.int64)
+        self.matrix = np.zeros((0, data.dim), dtype=np.float32)
+        self.covered_seq = -1
+        self.hnsw = None  # hnswlib.Index when the collection is large
+        self.hnsw_seq = -1
+
+    # -- keeping up with SQLite ---------------------------------------------------------
+    def refresh(self) -> None:
+        """Bring the matrix (and HNSW graph, if any) up to the last committed change."""
+        last = self.data.last_seq()
+        if last == self.covered_seq:
+            return
+        if self.covered_seq < 0 or self.data.first_seq() > self.covered_seq + 1:
+            self.rows, self.matrix = self.data.vectors()
+        else:
+            self._apply(self.data.changes_since(self.covered_seq))
+        self.covered_seq = last
+        if len(self.rows) >= self.exact_threshold:
+            self._sync_hnsw()
+        else:
+            self.hnsw = None
+
+    def _apply(self, changes: list[tuple[int, int, str]]) -> None:
+        deleted = {doc for _, doc, op in changes if op == "del"}
+        added = [doc for _, doc, op in changes if op == "add" and doc not in deleted]
+        if deleted:
+            keep = ~np.isin(self.rows, np.fromiter(deleted, dtype=np.int64))
+            self.rows, self.matrix = self.rows[keep], self.matrix[keep]
+        if added:
+            new_rows, new_matrix = self.data.vectors_for_rows(added)
+            self.rows = np.concatenate([self.rows, new_rows])
+            self.matrix = np.concatenate([self.matrix, new_matrix])
+            if len(self.rows) > 1 and (np.diff(self.rows) <= 0).any():
+                order = np.argsort(self.rows, kind="stable")
+                self.rows, self.matrix = self.rows[order], self.matrix[order]
+
+    # -- HNSW -------------------------------------------------------------------------------
+    def _sidecar(self) -> Path:
+        return self.ann_path.with_suffix(".json")
+
+    def _sync_hnsw(self) -> None:
+        if self.hnsw is None:
+            self.hnsw, self.hnsw_seq = self._load_saved()
+        if self.hnsw is None:
+            self._build_hnsw()
+            return
+        changes = self.data.changes_since(self.hnsw_seq)
+        if self.data.first_seq() > self.hnsw_seq + 1:
+            self._build_hnsw()
+            return
+        deleted = [doc for _, doc, op in changes if op == "del"]
+        for doc in deleted:
+            try:
+                self.hnsw.mark_deleted(int(doc))
+            except RuntimeError:
+                pass  # added and deleted after the graph was saved: never in it
+        added = set(doc for _, doc, op in changes if op == "add") - set(deleted)
+        if added:
+            positions = np.searchsorted(self.rows, np.fromiter(sorted(added), dtype=np.int64))
+            needed = self.hnsw.element_count + len(positions)
+            if needed > self.hnsw.get_max_elements():
+                self.hnsw.resize_index(max(needed, int(self.hnsw.get_max_elements() * 1.5)))
+            self.hnsw.add_items(self.matrix[positions], self.rows[positions])
+        self.hnsw_seq = self.covered_seq
+
+    def _build_hnsw(self) -> None:
+        import hnswlib
+
+        index = hnswlib.Index(space="ip", dim=self.data.dim)
+        index.init_index(max_elements=max(len(self.rows), 1) + 1024, M=HNSW_M,
+                         ef_construction=HNSW_EF_CONSTRUCTION, allow_replace_deleted=False)
+        if self.show_progress:
+            from nearspace.progress import progress_bar
+
+            with progress_bar(transient=True) as progress:
+                task = progress.add_task("building HNSW index", total=len(self.rows))
+                for start in range(0, len(self.rows), 10_000):
+                    index.add_items(self.matrix[start:start + 10_000], self.rows[start:start + 10_000])
+                    progress.advance(task, min(10_000, len(self.rows) - start))
+        else:
+            index.add_items(self.matrix, self.rows)
+        self.hnsw, self.hnsw_seq = index, self.covered_seq
+
+    def _load_saved(self):
+        import hnswlib
+
+        sidecar = self._sidecar()
+        if not (self.ann_path.exists() and sidecar.exists()):
+            return None, -1
+        try:
+            meta = json.loads(sidecar.read_text())
+            if meta.get("dim") != self.data.dim or meta.get("collection_id") != self.data.cid \
+                    or os.path.getsize(self.ann_path) != meta.get("bytes"):
+                return None, -1
+            index = hnswlib.Index(space="ip", dim=self.data.dim)
+            index.load_index(str(self.ann_path), max_elements=int(meta["max_elements"]))
+            return index, int(meta["seq"])
+        except (OSError, ValueError, KeyError, RuntimeError):
+            return None, -1  # unreadable or stale: rebuild from SQLite
+
+    def save(self) -> bool:
+        """Persist the HNSW graph atomically; returns False when there is none to save."""
+        self.refresh()
+        if self.hnsw is None:
+            return False
+        self.ann_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.ann_path.with_suffix(".hnsw.tmp")
+        self.hnsw.save_index(str(tmp))
+        _fsync(tmp)
+        meta = {"collection_id": self.data.cid, "dim": self.data.dim, "seq": self.hnsw_seq,
+                "count": len(self.rows), "max_elements": self.hnsw.get_max_elements(),
+                "bytes": os.path.getsize(tmp)}
+        side_tmp = self._sidecar().with_suffix(".json.tmp")
+        side_tmp.write_text(json.dumps(meta))
+        _fsync(side_tmp)
+        # graph first, sidecar second: a crash in between leaves a size mismatch -> rebuild
+        os.replace(tmp, self.ann_path)
+        os.replace(side_tmp, self._sidecar())
+        return True
+
+    # -- search -----------------------------------------------------------------------------
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """``[(doc_row, cosine)]`` best first; ``allowed`` (sorted doc_rows) restricts the search."""
+        self.refresh()
+        n = len(self.rows)
+        if n == 0 or k <= 0:
+            return []
+        query = np.asarray(query, dtype=np.float32).reshape(-1)
+        if allowed is not None:
+            # small filtered sets: exact scoring of just those rows is faster than a filtered graph walk
+            if self.hnsw is None or len(allowed) <= self.exact_threshold:
+                positions = np.searchsorted(self.rows, allowed)
+                inside = positions < n
+                positions = positions[inside]
+                positions = positions[self.rows[positions] == allowed[inside]]
+                return _top_k(self.matrix[positions] @ query, self.rows[positions], k)
+            allowed_set = set(allowed.tolist())
+            return self._hnsw_query(query, min(k, len(allowed)), lambda label: label in allowed_set)
+        if self.hnsw is None:
+            return _top_k(self.matrix @ query, self.rows, k)
+        return self._hnsw_query(query, min(k, n), None)
+
+    def _hnsw_query(self, query: np.ndarray, k: int, label_filter) -> list[tuple[int, float]]:
+        assert self.hnsw is not None
+        self.hnsw.set_ef(max(self.ef_search, k))
+        labels, distances = self.hnsw.knn_query(query, k=k, num_threads=1, filter=label_filter)
+        return [(int(label), float(1.0 - dist)) for label, dist in zip(labels[0], distances[0])]
+
+
+def _top_k(scores: np.ndarray, rows: np.ndarray, k: int) -> list[tuple[int, float]]:
+    if len(scores) == 0:
+        return []
+    k = min(k, len(scores))
+    top = np.argpartition(-scores, k - 1)[:k]
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return [(int(rows[i]), float(scores[i])) for i in top]
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())

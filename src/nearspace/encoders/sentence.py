@@ -64,6 +64,9 @@ class SentenceEncoder:
         try:
             import torch
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # keep stderr for nearspace's own progress
 
             self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
             self.model = SentenceTransformer(str(path), device=self.device, local_files_only=True)

@@ -1,0 +1,221 @@
+"""``nearspace`` command-line interface."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
+                  help="Embeddings put to work: index documents, then search them by meaning, "
+                       "by keywords, or both.")
+
+StoreOpt = typer.Option(None, "--store", help="Store file (SQLite); overrides the global --store.")
+CollectionOpt = typer.Option(None, "--collection", "-c", help="Collection name; overrides the global --collection.")
+
+
+class Settings:
+    """Global options, given before or after the command name."""
+
+    def __init__(self, store: Path, collection: str) -> None:
+        self.store, self.collection = store, collection
+
+
+@app.callback()
+def _global(ctx: typer.Context,
+            store: Path = typer.Option(Path("nearspace.db"), "--store", envvar="NEARSPACE_STORE",
+                                       help="Store file (SQLite); env NEARSPACE_STORE."),
+            collection: str = typer.Option("default", "--collection", "-c", envvar="NEARSPACE_COLLECTION",
+                                           help="Collection name; env NEARSPACE_COLLECTION.")) -> None:
+    ctx.obj = Settings(store, collection)
+
+
+def _where(ctx: typer.Context, store: Optional[Path], collection: Optional[str]) -> tuple[Path, str]:
+    settings: Settings = ctx.obj
+    return store or settings.store, collection or settings.collection
+PrecisionOpt = typer.Option("auto", "--precision",
+                            help="Encoder precision: auto (bf16 where the CPU has native bf16), bf16 or fp32.")
+
+
+def _stderr():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _stdout():
+    from rich.console import Console
+
+    return Console()
+
+
+def _open(store: Path, precision: str = "auto"):
+    from nearspace.api import open_store
+
+    return open_store(store, precision=precision)
+
+
+@app.command()
+def index(ctx: typer.Context, paths: List[Path] = typer.Argument(..., help=".jsonl, .txt or .md files, or folders of them."),
+          store: Optional[Path] = StoreOpt, collection: Optional[str] = CollectionOpt, precision: str = PrecisionOpt,
+          batch_size: int = typer.Option(256, "--batch-size", min=1, help="Documents per committed batch.")) -> None:
+    """Index documents (upsert by id; unchanged documents are not re-embedded)."""
+    store, collection = _where(ctx, store, collection)
+    from nearspace.ingest import collect_documents
+
+    err = _stderr()
+    started = time.perf_counter()
+    report = collect_documents(paths)
+    if not report.documents:
+        raise _fail(f"no documents found in {', '.join(map(str, paths))}")
+    with _open(store, precision) as opened:
+        target = opened.collection(collection)
+        counts = target.write_documents(report.documents, batch_size=batch_size,
+                                        show_progress=len(report.documents) > batch_size)
+        target.flush()
+        total = target.count()
+    elapsed = time.perf_counter() - started
+    err.print(f"[bold]{collection}[/]: {counts['added']} added, {counts['updated']} updated, "
+              f"{counts['metadata']} metadata-only, {counts['unchanged']} unchanged "
+              f"({len(report.documents)} documents from {report.files} file(s) in {elapsed:.1f}s; "
+              f"{total} in collection)")
+    if report.duplicates:
+        err.print(f"[yellow]{report.duplicates} repeated id(s) in the input: the last occurrence was kept[/]")
+    for path, reason in report.skipped:
+        err.print(f"[dim]skipped {path}: {reason}[/]")
+
+
+@app.command()
+def search(ctx: typer.Context, query: str = typer.Argument(..., help="What to look for."),
+           k: int = typer.Option(10, "--k", "-k", min=1, max=10_000, help="Number of results."),
+           mode: str = typer.Option("hybrid", "--mode", "-m",
+                                    help="hybrid, dense, keyword, or all (the three side by side)."),
+           where: Optional[List[str]] = typer.Option(None, "--where", "-w",
+                                                     help="Metadata filter key=value (also !=, >=, <=, >, <, a|b); repeat to AND."),
+           as_json: bool = typer.Option(False, "--json", help="Print a JSON array of results."),
+           store: Optional[Path] = StoreOpt, collection: Optional[str] = CollectionOpt, precision: str = PrecisionOpt) -> None:
+    """Search a collection."""
+    store, collection = _where(ctx, store, collection)
+    from nearspace.store.filters import parse_cli_filter
+
+    filters = [parse_cli_filter(w) for w in where or []]
+    where_obj = None if not filters else filters[0] if len(filters) == 1 else {"$and": filters}
+    modes = ["keyword", "dense", "hybrid"] if mode == "all" else [mode]
+    with _open(store, precision) as opened:
+        target = opened.get_collection(collection)
+        results = {m: target.search(query, k=k, mode=m, where=where_obj) for m in modes}
+    if as_json:
+        payload = {m: [r.to_dict() for r in rs] for m, rs in results.items()}
+        typer.echo(json.dumps(payload if mode == "all" else payload[mode], ensure_ascii=False, indent=2))
+        return
+    _print_results(query, results)
+
+
+def _print_results(query: str, results: dict) -> None:
+    from rich.table import Table
+
+    out = _stdout()
+    if len(results) > 1:
+        table = Table(title=f"“{query}”: keyword vs dense vs hybrid", show_lines=False)
+        table.add_column("#", justify="right")
+        for mode in results:
+            table.add_column(mode)
+        depth = max(len(rs) for rs in results.values())
+        for i in range(depth):
+            row = [str(i + 1)]
+            for rs in results.values():
+                row.append(f"{rs[i].id} [dim]({rs[i].score:.3f})[/]" if i < len(rs) else "")
+            table.add_row(*row)
+        out.print(table)
+        return
+    (mode, rs), = results.items()
+    table = Table(title=f"“{query}” ({mode})")
+    for column in ("#", "id", "score", "ranks", "text"):
+        table.add_column(column, overflow="fold", max_width=70 if column == "text" else None)
+    for i, r in enumerate(rs, start=1):
+        ranks = " ".join(f"{m}:{rank if rank is not None else '-'}" for m, rank in r.ranks.items())
+        snippet = (f"[bold]{r.title}[/] " if r.title else "") + r.text[:200].replace("\n", " ")
+        table.add_row(str(i), r.id, f"{r.score:.4f}", ranks, snippet)
+    out.print(table)
+    if not rs:
+        out.print("[dim]no results[/]")
+
+
+@app.command()
+def delete(ctx: typer.Context, ids: List[str] = typer.Argument(..., help="Document ids to delete."),
+           store: Optional[Path] = StoreOpt, collection: Optional[str] = CollectionOpt) -> None:
+    """Delete documents by id."""
+    store, collection = _where(ctx, store, collection)
+    with _open(store) as opened:
+        target = opened.get_collection(collection)
+        removed = target.delete(ids)
+    _stderr().print(f"deleted {removed} of {len(ids)} id(s) from {collection}")
+    if removed < len(ids):
+        _stderr().print(f"[yellow]{len(ids) - removed} id(s) were not stored[/]")
+
+
+@app.command()
+def info(ctx: typer.Context, store: Optional[Path] = StoreOpt, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Collections, counts, encoders and sizes on disk."""
+    store, _ = _where(ctx, store, None)
+    if not store.exists():
+        raise _fail(f"no store at {store} (index something first, or pass --store)")
+    with _open(store) as opened:
+        details = opened.info()
+    if as_json:
+        typer.echo(json.dumps(details, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{details['path']} ({_size(details['bytes'])} on disk)")
+    for column in ("collection", "documents", "encoder", "dim", "ANN index"):
+        table.add_column(column)
+    for c in details["collections"]:
+        table.add_row(c["name"], str(c["count"]), c["encoder"], str(c["dim"]),
+                      _size(c["ann_bytes"]) if c["ann_bytes"] else "exact")
+    _stdout().print(table)
+
+
+@app.command()
+def compact(ctx: typer.Context, store: Optional[Path] = StoreOpt) -> None:
+    """Give the space of deleted documents back to the file system."""
+    store, _ = _where(ctx, store, None)
+    with _open(store) as opened:
+        before = opened.info()["bytes"]
+        opened.compact()
+        after = opened.info()["bytes"]
+    _stderr().print(f"{_size(before)} -> {_size(after)}")
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def _fail(message: str) -> typer.Exit:
+    _stderr().print(f"[red]error:[/] {message}", highlight=False)
+    return typer.Exit(1)
+
+
+def main() -> None:
+    """Entry point: bad input becomes a one-line error and exit status 1."""
+    from nearspace.errors import NearspaceError
+
+    try:
+        app()
+    except NearspaceError as exc:
+        _stderr().print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        _stderr().print("[yellow]interrupted: every committed batch is kept; run the same command to resume[/]")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

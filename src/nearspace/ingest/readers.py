@@ -1,0 +1,129 @@
+"""Readers for .jsonl, .txt and .md files."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from nearspace.errors import InputError
+from nearspace.store.database import Document
+
+TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
+JSONL_SUFFIXES = {".jsonl", ".ndjson"}
+
+
+@dataclass
+class IngestReport:
+    """What a walk over the inputs found: documents, plus files it skipped and why."""
+
+    documents: list[Document] = field(default_factory=list)
+    files: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    duplicates: int = 0
+
+
+def _decode(raw: bytes, where: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{where}: not valid UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})") from None
+
+
+def read_jsonl(path: str | Path) -> list[Document]:
+    """Documents from JSON Lines: ``id`` or ``_id``, ``text``, optional ``title`` and ``metadata``."""
+    from nearspace.api import validate_document
+
+    path = Path(path)
+    docs: list[Document] = []
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    with handle:
+        for lineno, raw in enumerate(handle, start=1):
+            where = f"{path}:{lineno}"
+            line = _decode(raw, where).strip()
+            if not line:
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{where}: malformed JSON ({exc.msg} at column {exc.colno})") from None
+            if not isinstance(record, dict):
+                raise InputError(f"{where}: expected a JSON object, got {type(record).__name__}")
+            doc_id = record.get("id", record.get("_id"))
+            if isinstance(doc_id, int) and not isinstance(doc_id, bool):
+                doc_id = str(doc_id)
+            if doc_id is None:
+                raise InputError(f"{where}: missing 'id' (or '_id')")
+            if "text" not in record:
+                raise InputError(f"{where}: missing 'text'")
+            docs.append(validate_document(doc_id, record["text"], record.get("metadata"),
+                                          record.get("title") or "", where=where))
+    return docs
+
+
+def read_text_file(path: str | Path, doc_id: str | None = None) -> Document:
+    """One document per file; a Markdown file's first ``#`` heading becomes its title."""
+    from nearspace.api import validate_document
+
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    text = _decode(raw, str(path))
+    title = ""
+    if path.suffix.lower() in (".md", ".markdown"):
+        for line in text.splitlines():
+            if line.startswith("# "):
+                title = line[2:].strip()
+                break
+    return validate_document(doc_id or path.name, text, {"source": str(path)}, title, where=str(path))
+
+
+def collect_documents(paths: Iterable[str | Path]) -> IngestReport:
+    """Read every input (files, or folders searched recursively) into one validated list.
+
+    Raises InputError on the first bad file or line, so nothing is written from a bad run.
+    Within the inputs a repeated id keeps its last occurrence (upsert semantics).
+    """
+    report = IngestReport()
+    by_id: dict[str, Document] = {}
+    for raw_path in paths:
+        path = Path(raw_path)
+        if not path.exists():
+            raise InputError(f"{path}: no such file or folder")
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+            for file in files:
+                suffix = file.suffix.lower()
+                if suffix in TEXT_SUFFIXES:
+                    _keep(by_id, [read_text_file(file, str(file.relative_to(path)))], report)
+                elif suffix in JSONL_SUFFIXES:
+                    _keep(by_id, read_jsonl(file), report)
+                else:
+                    report.skipped.append((str(file), f"unsupported file type {suffix or '(none)'}"))
+                    continue
+                report.files += 1
+        else:
+            suffix = path.suffix.lower()
+            if suffix in JSONL_SUFFIXES:
+                _keep(by_id, read_jsonl(path), report)
+            elif suffix in TEXT_SUFFIXES:
+                _keep(by_id, [read_text_file(path)], report)
+            else:
+                raise InputError(f"{path}: unsupported file type {suffix or '(none)'}; "
+                                 "use .jsonl, .txt or .md (or a folder of them)")
+            report.files += 1
+    report.documents = list(by_id.values())
+    return report
+
+
+def _keep(by_id: dict[str, Document], docs: list[Document], report: IngestReport) -> None:
+    for doc in docs:
+        if doc.id in by_id:
+            report.duplicates += 1
+            del by_id[doc.id]
+        by_id[doc.id] = doc

@@ -61,7 +61,7 @@ def _leaf(key: str, op: str, value: Any, cid: int) -> tuple[str, list[Any]]:
             params += [cid, key, num if text is None else text]
         sql = " UNION ".join(parts)
         if op == "$nin":
-            return f"SELECT doc_row FROM docs WHERE collection_id = ? EXCEPT {sql}", [cid, *params]
+            return f"SELECT doc_row FROM docs WHERE collection_id = ? EXCEPT SELECT * FROM ({sql})", [cid, *params]
         return sql, params
     if op in _COMPARE:
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):

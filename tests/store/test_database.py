@@ -1,0 +1,178 @@
+import sqlite3
+
+import numpy as np
+import pytest
+
+from nearspace import open_store
+from nearspace.errors import CollectionNotFound, EncoderMismatch, InputError, StoreError
+from nearspace.store.database import Database
+
+
+def _vecs(n, dim=8, seed=0):
+    v = np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+@pytest.fixture()
+def data(tmp_path):
+    db = Database(tmp_path / "s.db")
+    yield db.collection("c", encoder="test-enc", dim=8, create=True)
+    db.close()
+
+
+def _write(data, ids, texts, metas=None, replace=True, seed=0):
+    from nearspace.store.database import Document
+
+    docs = [Document(i, t, m or {}) for i, t, m in zip(ids, texts, metas or [None] * len(ids))]
+    return data.write(docs, _vecs(len(docs), seed=seed), replace=replace)
+
+
+def test_wal_mode_and_schema(data):
+    assert data.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert data.count() == 0
+
+
+def test_upsert_semantics(data):
+    assert _write(data, ["a", "b"], ["one", "two"])["added"] == 2
+    counts = _write(data, ["a", "b"], ["one", "two changed"], [{"k": 1}, None], seed=1)
+    assert counts == {"added": 0, "updated": 1, "metadata": 1, "unchanged": 0}
+    assert data.count() == 2
+    assert data.get(["b"])[0].text == "two changed"
+    assert data.get(["a"])[0].metadata == {"k": 1}
+    # the vector of an updated document is replaced, the old row is gone from the change log view
+    ops = [op for _, _, op in data.changes_since(0)]
+    assert ops.count("add") == 3 and ops.count("del") == 1
+
+
+def test_add_refuses_existing_ids_and_writes_nothing(data):
+    _write(data, ["a"], ["one"])
+    with pytest.raises(InputError, match="already stored"):
+        _write(data, ["b", "a"], ["two", "again"], replace=False)
+    assert data.count() == 1 and data.get(["b"]) == [None]
+
+
+def test_wrong_dimension_and_nan_are_refused(data):
+    from nearspace.store.database import Document
+
+    with pytest.raises(InputError, match="dimension 4 does not match"):
+        data.write([Document("x", "t")], np.ones((1, 4), dtype=np.float32), replace=True)
+    bad = _vecs(1)
+    bad[0, 0] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        data.write([Document("x", "t")], bad, replace=True)
+    assert data.count() == 0
+
+
+def test_delete_removes_everything_for_the_id(data):
+    _write(data, ["a", "b"], ["apple pie", "banana bread"], [{"t": "x"}, {"t": "y"}])
+    assert data.delete(["a", "zzz"]) == 1
+    assert data.count() == 1
+    assert data.keyword_search("apple", 10) == []
+    assert data.filter_rows({"t": "x"}).size == 0
+    assert data.conn.execute("SELECT count(*) FROM meta_index").fetchone()[0] == 1
+
+
+METAS = [
+    {"topic": "ml", "year": 2019, "tags": ["a", "b"], "draft": False},
+    {"topic": "ml", "year": 2021, "tags": ["b"], "author": {"name": "Ada"}},
+    {"topic": "cooking", "year": 2021, "tags": ["c"]},
+    {"topic": "space", "year": 2005},
+]
+
+
+@pytest.mark.parametrize("where, expected", [
+    ({"topic": "ml"}, {"d0", "d1"}),
+    ({"topic": {"$in": ["cooking", "space"]}}, {"d2", "d3"}),
+    ({"year": {"$gte": 2019, "$lt": 2021}}, {"d0"}),
+    ({"year": {"$gt": 2000}, "topic": "ml"}, {"d0", "d1"}),
+    ({"$or": [{"topic": "space"}, {"tags": "c"}]}, {"d2", "d3"}),
+    ({"$and": [{"tags": "b"}, {"year": 2021}]}, {"d1"}),
+    ({"topic": {"$ne": "ml"}}, {"d2", "d3"}),
+    ({"topic": {"$nin": ["ml", "space"]}}, {"d2"}),
+    ({"author.name": "Ada"}, {"d1"}),
+    ({"draft": False}, {"d0"}),
+    ({"topic": "nothing"}, set()),
+])
+def test_metadata_filters(data, where, expected):
+    _write(data, [f"d{i}" for i in range(4)], ["t"] * 4, METAS)
+    rows = data.filter_rows(where)
+    got = {d.id for d in data.rows_to_documents(rows.tolist()).values()}
+    assert got == expected
+
+
+def test_filters_use_the_metadata_index_not_a_scan(data):
+    from nearspace.store.filters import compile_where
+
+    sql, params = compile_where({"year": {"$gte": 2000}, "topic": {"$in": ["a", "b"]}}, data.cid)
+    plan = " ".join(r[-1] for r in data.conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+    assert "meta_by_num" in plan and "meta_by_str" in plan
+    assert "SCAN meta_index" not in plan
+
+
+@pytest.mark.parametrize("where, message", [
+    ({"year": {"$between": 1}}, "unknown operator"),
+    ({"tags": {"$in": []}}, "non-empty list"),
+    ({"$xor": []}, "unknown filter operator"),
+    ({"year": {"$gt": [1]}}, "compares numbers"),
+    ({}, "non-empty"),
+])
+def test_bad_filters_are_explained(data, where, message):
+    with pytest.raises(InputError, match=message):
+        data.filter_rows(where)
+
+
+def test_collections_record_their_encoder(tmp_path):
+    db = Database(tmp_path / "s.db")
+    db.collection("one", encoder="enc-a", dim=8, create=True)
+    db.collection("two", encoder="enc-b", dim=16, create=True)
+    assert db.collection_names() == ["one", "two"]
+    with pytest.raises(EncoderMismatch, match="built with encoder 'enc-a'"):
+        db.collection("one", encoder="enc-b")
+    with pytest.raises(EncoderMismatch, match="dimension"):
+        db.collection("one", dim=16)
+    with pytest.raises(CollectionNotFound, match="unknown collection 'three'.*one, two"):
+        db.collection("three")
+    with pytest.raises(InputError, match="invalid collection name"):
+        db.collection("bad name!", encoder="e", dim=2, create=True)
+
+
+def test_store_path_problems_are_clear(tmp_path):
+    with pytest.raises(StoreError, match="is a directory"):
+        Database(tmp_path)
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="not a SQLite database"):
+        Database(junk)
+    assert junk.read_bytes() == b"this is not sqlite" * 100
+
+
+def test_unwritable_store_is_clear(tmp_path):
+    import os
+
+    if os.geteuid() == 0:
+        target = "/proc/nearspace-test/store.db"  # even root cannot create files under /proc
+    else:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        target = str(locked / "store.db")
+    with pytest.raises(StoreError):
+        Database(target)
+
+
+def test_readers_in_other_connections_see_committed_batches(tmp_path):
+    path = tmp_path / "s.db"
+    writer = Database(path).collection("c", encoder="e", dim=8, create=True)
+    reader = Database(path).collection("c")
+    _write(writer, ["a"], ["one"])
+    assert reader.count() == 1 and reader.last_seq() == writer.last_seq()
+
+
+def test_the_api_refuses_a_different_encoder(tmp_path, encoder):
+    from nearspace.encoders.sparse import TfidfEncoder
+
+    with open_store(tmp_path / "s.db", encoder=encoder) as store:
+        store.collection("docs").add(["a"], ["hello world"])
+        tfidf = TfidfEncoder().fit(["hello world", "other words"])
+        with pytest.raises(EncoderMismatch, match="refusing encoder 'tfidf'"):
+            store.collection("docs", encoder=tfidf)
+        assert store.collection("docs").count() == 1

@@ -113,6 +113,8 @@ def parse_cli_filter(expr: str) -> dict[str, Any]:
     if not match:
         raise InputError(f"cannot parse filter {expr!r}; expected key=value, key!=value, key>=n, key<n ...")
     key, op, raw = match.groups()
+    if not raw or raw[0] in "=<>!":
+        raise InputError(f"cannot parse filter {expr!r}: missing or malformed value after {op!r}")
 
     def value_of(text: str) -> Any:
         try:

@@ -229,19 +229,41 @@ class Collection:
         return self.data.get(list(ids))
 
     def search(self, query: str, k: int = 10, mode: str = "hybrid", where: dict[str, Any] | None = None,
-               weights: Mapping[str, float] | None = None) -> list[SearchResult]:
+               weights: Mapping[str, float] | None = None, diversity: float | None = None,
+               fusion: Mapping[str, Any] | None = None, use_adapter: bool = True) -> list[SearchResult]:
         """Search by meaning (``dense``), by words (``keyword``, BM25) or both (``hybrid``).
 
-        Hybrid fuses the two rankings with reciprocal rank fusion (k=60); ``weights`` such as
-        ``{"dense": 1.0, "keyword": 0.5}`` tilt it. ``where`` is a metadata filter, e.g.
-        ``{"topic": "ml", "year": {"$gte": 2020}}``. Each result carries ``ranks`` per mode.
+        Hybrid fuses the two rankings with reciprocal rank fusion (k=60) unless the
+        collection stores a tuned fusion (``nearspace tune``) or ``fusion`` is given, e.g.
+        ``{"method": "convex", "norm": "zscore", "weights": {"dense": 0.7, "keyword": 0.3}}``;
+        ``weights`` alone tilts whichever method is in force. ``where`` is a metadata filter,
+        e.g. ``{"topic": "ml", "year": {"$gte": 2020}}``. ``diversity`` (0..1) re-ranks with
+        maximal marginal relevance. A trained query adapter (``nearspace adapt``) is applied
+        unless ``use_adapter=False``. Each result carries ``ranks`` per mode.
         """
         from nearspace.search.engine import search
 
-        return search(self.data, self.index, self._embed_query, query, k=k, mode=mode, where=where,
-                      weights=weights)
+        chosen = dict(fusion) if fusion is not None else dict(self.data.config().get("fusion") or {})
+        embed = self._embed_query if use_adapter else self._embed_query_plain
+        return search(self.data, self.index, embed, query, k=k, mode=mode, where=where,
+                      weights=weights, fusion=chosen, diversity=diversity)
+
+    def embed_queries(self, queries: Sequence[str], *, use_adapter: bool = True) -> np.ndarray:
+        """Query vectors as search uses them (adapter applied when one is stored)."""
+        vectors = self.encoder.encode(list(queries), show_progress=False)
+        adapter = self.adapter() if use_adapter else None
+        return adapter.transform(vectors) if adapter is not None else vectors
+
+    def adapter(self):
+        """The stored query adapter, or None (cached per change of the stored artifact)."""
+        from nearspace.learn.adapter import load_adapter
+
+        return load_adapter(self.data)
 
     def _embed_query(self, query: str) -> np.ndarray:
+        return self.embed_queries([query])[0]
+
+    def _embed_query_plain(self, query: str) -> np.ndarray:
         return self.encoder.encode([query], show_progress=False)[0]
 
     def flush(self) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import EXAMPLES, SEED_QUERY
 
-NEARSPACE = [sys.executable, "-m", "nearspace.cli.app"]
+NEARSPACE = [sys.executable, "-m", "nearspace.cli"]
 
 
 def run(*args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:

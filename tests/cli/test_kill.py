@@ -58,7 +58,7 @@ def _check_consistent(db: Path, texts: dict[str, str]) -> int:
 
 
 def _index(db: Path, corpus: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "nearspace.cli.app", "--store", str(db), "index",
+    return subprocess.Popen([sys.executable, "-m", "nearspace.cli", "--store", str(db), "index",
                              str(corpus), "--batch-size", str(BATCH)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -92,6 +92,6 @@ def test_kill_nine_mid_ingest_then_resume(tmp_path):
     # the rerun re-embedded nothing that was already stored unchanged
     assert f"{N_DOCS - stored} added" in err and f"{stored} unchanged" in err, err
     assert _check_consistent(db, texts) == N_DOCS
-    search = subprocess.run([sys.executable, "-m", "nearspace.cli.app", "--store", str(db), "search",
+    search = subprocess.run([sys.executable, "-m", "nearspace.cli", "--store", str(db), "search",
                              "glacier violin", "--mode", "keyword", "--json"], capture_output=True, text=True)
     assert search.returncode == 0 and json.loads(search.stdout)

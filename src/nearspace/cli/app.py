@@ -217,5 +217,5 @@ def main() -> None:
         sys.exit(130)
 
 
-if __name__ == "__main__":
-    main()
+# commands defined in sibling modules register themselves on ``app``
+from nearspace.cli import evaluation as _evaluation  # noqa: E402,F401

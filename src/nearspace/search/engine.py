@@ -6,7 +6,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from nearspace.errors import InputError
-from nearspace.search.fusion import RRF_K, reciprocal_rank_fusion
+from nearspace.search.fusion import RRF_K, fuse
 from nearspace.search.results import SearchResult
 from nearspace.store.database import CollectionData
 from nearspace.store.vectors import VectorIndex
@@ -18,9 +18,13 @@ HYBRID_CANDIDATES = 100
 
 def search(data: CollectionData, index: VectorIndex, embed_query: Callable[[str], np.ndarray],
            query: str, *, k: int = 10, mode: str = "hybrid", where: dict[str, Any] | None = None,
-           weights: Mapping[str, float] | None = None, rrf_k: int = RRF_K,
-           candidates: int = HYBRID_CANDIDATES) -> list[SearchResult]:
-    """Search a collection; see ``Collection.search`` for the user-facing contract."""
+           weights: Mapping[str, float] | None = None, fusion: Mapping[str, Any] | None = None,
+           candidates: int = HYBRID_CANDIDATES, diversity: float | None = None) -> list[SearchResult]:
+    """Search a collection; see ``Collection.search`` for the user-facing contract.
+
+    ``fusion`` holds ``method`` (rrf|convex), ``weights``, ``rrf_k`` and ``norm``; explicit
+    ``weights`` override its weights.
+    """
     if not isinstance(query, str) or not query.strip():
         raise InputError("the query is empty")
     if mode not in MODES:
@@ -30,17 +34,31 @@ def search(data: CollectionData, index: VectorIndex, embed_query: Callable[[str]
     allowed = data.filter_rows(where) if where else None
     if allowed is not None and len(allowed) == 0:
         return []
-    depth = k if mode != "hybrid" else max(k, candidates)
+    if diversity is not None and not 0.0 <= diversity <= 1.0:
+        raise InputError(f"diversity must be between 0 and 1, got {diversity!r}")
+    fusion = dict(fusion or {})
+    if weights is not None:
+        fusion["weights"] = dict(weights)
+    pool = k if not diversity else max(4 * k, 50)  # MMR re-ranks a wider pool
+    depth = pool if mode != "hybrid" else max(pool, candidates)
     lists: dict[str, list[tuple[int, float]]] = {}
     if mode in ("dense", "hybrid"):
         lists["dense"] = index.search(embed_query(query), depth, allowed)
     if mode in ("keyword", "hybrid"):
         lists["keyword"] = data.keyword_search(query, depth, allowed)
     if mode == "hybrid":
-        fused = reciprocal_rank_fusion({m: [row for row, _ in hits] for m, hits in lists.items()},
-                                       k=rrf_k, weights=weights)[:k]
+        try:
+            fused = fuse(lists, method=fusion.get("method", "rrf"), weights=fusion.get("weights"),
+                         rrf_k=int(fusion.get("rrf_k", RRF_K)), norm=fusion.get("norm", "minmax"))[:pool]
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
     else:
-        fused = lists[mode][:k]
+        fused = lists[mode][:pool]
+    if diversity:
+        from nearspace.search.mmr import maximal_marginal_relevance
+
+        fused = maximal_marginal_relevance(fused, index, k=k, diversity=diversity)
+    fused = fused[:k]
     ranks = {m: {row: r for r, (row, _) in enumerate(hits, start=1)} for m, hits in lists.items()}
     raw = {m: dict(hits) for m, hits in lists.items()}
     docs = data.rows_to_documents([row for row, _ in fused])

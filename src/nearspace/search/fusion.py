@@ -23,3 +23,52 @@ def reciprocal_rank_fusion(rankings: Mapping[str, Sequence[Hashable]], *, k: int
         for rank, item in enumerate(ranking, start=1):
             scores[item] = scores.get(item, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda pair: -pair[1])
+
+
+FUSION_METHODS = ("rrf", "convex")
+NORMALISATIONS = ("minmax", "zscore")
+
+
+def normalise_scores(hits: Sequence[tuple[Hashable, float]], how: str) -> dict[Hashable, float]:
+    """Per-query score normalisation so that modes with different scales can be mixed."""
+    if not hits:
+        return {}
+    import numpy as np
+
+    scores = np.array([s for _, s in hits], dtype=np.float64)
+    if how == "minmax":
+        span = scores.max() - scores.min()
+        normed = (scores - scores.min()) / span if span > 0 else np.ones_like(scores)
+    elif how == "zscore":
+        std = scores.std()
+        normed = (scores - scores.mean()) / std if std > 0 else np.zeros_like(scores)
+    else:
+        raise ValueError(f"unknown normalisation {how!r}; use one of {NORMALISATIONS}")
+    return {item: float(v) for (item, _), v in zip(hits, normed)}
+
+
+def convex_fusion(lists: Mapping[str, Sequence[tuple[Hashable, float]]], *,
+                  weights: Mapping[str, float] | None = None, norm: str = "minmax") -> list[tuple[Hashable, float]]:
+    """``score(d) = sum_m w_m * norm_m(d)``; a document a mode did not return gets that
+    mode's lowest normalised score (it ranked below everything the mode returned)."""
+    weights = weights or {}
+    normed = {m: normalise_scores(hits, norm) for m, hits in lists.items()}
+    floors = {m: min(v.values()) if v else 0.0 for m, v in normed.items()}
+    items: dict[Hashable, None] = {}
+    for hits in lists.values():
+        items.update((item, None) for item, _ in hits)
+    fused = {item: sum(float(weights.get(m, 1.0)) * normed[m].get(item, floors[m]) for m in lists)
+             for item in items}
+    return sorted(fused.items(), key=lambda pair: -pair[1])
+
+
+def fuse(lists: Mapping[str, Sequence[tuple[Hashable, float]]], *, method: str = "rrf",
+         weights: Mapping[str, float] | None = None, rrf_k: int = RRF_K,
+         norm: str = "minmax") -> list[tuple[Hashable, float]]:
+    """Fuse per-mode ``[(item, score)]`` lists (best first) by ``rrf`` or ``convex``."""
+    if method == "rrf":
+        return reciprocal_rank_fusion({m: [item for item, _ in hits] for m, hits in lists.items()},
+                                      k=rrf_k, weights=weights)
+    if method == "convex":
+        return convex_fusion(lists, weights=weights, norm=norm)
+    raise ValueError(f"unknown fusion method {method!r}; use one of {FUSION_METHODS}")

@@ -66,6 +66,14 @@ CREATE TABLE IF NOT EXISTS changes(
     op TEXT NOT NULL CHECK (op IN ('add', 'del'))
 );
 CREATE INDEX IF NOT EXISTS changes_by_collection ON changes(collection_id, seq);
+CREATE TABLE IF NOT EXISTS artifacts(
+    collection_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value BLOB NOT NULL,
+    meta TEXT NOT NULL DEFAULT '{}',
+    version INTEGER NOT NULL,
+    PRIMARY KEY (collection_id, name)
+);
 """
 
 
@@ -175,7 +183,7 @@ class Database:
     def drop_collection(self, name: str) -> None:
         data = self.collection(name)
         with self.transaction():
-            for table in ("meta_index", "changes", "docs"):
+            for table in ("meta_index", "changes", "artifacts", "docs"):
                 self.conn.execute(f"DELETE FROM {table} WHERE collection_id = ?", (data.cid,))
             self.conn.execute(f"DROP TABLE IF EXISTS fts_{data.cid}")
             self.conn.execute("DELETE FROM collections WHERE id = ?", (data.cid,))
@@ -229,6 +237,35 @@ class CollectionData:
             config.update(values)
             self.conn.execute("UPDATE collections SET config = ? WHERE id = ?", (json.dumps(config), self.cid))
         return config
+
+    # -- artifacts: learned models stored with the collection -------------------------
+    def put_artifact(self, name: str, value: bytes, meta: dict[str, Any]) -> None:
+        with self.db.transaction():
+            self.conn.execute(
+                "INSERT INTO artifacts(collection_id, name, value, meta, version) VALUES (?, ?, ?, ?, "
+                "coalesce((SELECT max(version) FROM artifacts), 0) + 1) "
+                "ON CONFLICT(collection_id, name) DO UPDATE SET value = excluded.value, "
+                "meta = excluded.meta, version = excluded.version",
+                (self.cid, name, value, json.dumps(meta)))
+
+    def artifact_version(self, name: str) -> int | None:
+        row = self.conn.execute("SELECT version FROM artifacts WHERE collection_id = ? AND name = ?",
+                                (self.cid, name)).fetchone()
+        return row[0] if row else None
+
+    def get_artifact(self, name: str) -> tuple[bytes, dict[str, Any]] | None:
+        row = self.conn.execute("SELECT value, meta FROM artifacts WHERE collection_id = ? AND name = ?",
+                                (self.cid, name)).fetchone()
+        return (row[0], json.loads(row[1])) if row else None
+
+    def delete_artifact(self, name: str) -> bool:
+        with self.db.transaction():
+            cur = self.conn.execute("DELETE FROM artifacts WHERE collection_id = ? AND name = ?", (self.cid, name))
+        return cur.rowcount > 0
+
+    def row_ids(self) -> dict[int, str]:
+        """doc_row -> id for the whole collection (evaluation maps rows to ids in bulk)."""
+        return dict(self.conn.execute("SELECT doc_row, doc_id FROM docs WHERE collection_id = ?", (self.cid,)))
 
     # -- reads ----------------------------------------------------------------------
     def count(self) -> int:

@@ -1,0 +1,63 @@
+"""BEIR-format datasets: corpus.jsonl, queries.jsonl, qrels/<split>.tsv."""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from nearspace.errors import InputError
+from nearspace.ingest.readers import read_jsonl
+from nearspace.store.database import Document
+
+Qrels = dict[str, dict[str, int]]
+
+
+@dataclass
+class BeirDataset:
+    name: str
+    root: Path
+    corpus: list[Document]
+    queries: dict[str, str]
+
+    def qrels(self, split: str = "test") -> Qrels:
+        return load_qrels(self.root / "qrels" / f"{split}.tsv")
+
+    def splits(self) -> list[str]:
+        return sorted(p.stem for p in (self.root / "qrels").glob("*.tsv"))
+
+
+def load_beir(root: str | Path) -> BeirDataset:
+    root = Path(root)
+    for needed in ("corpus.jsonl", "queries.jsonl", "qrels"):
+        if not (root / needed).exists():
+            raise InputError(f"{root} is not a BEIR folder: {needed} is missing")
+    queries: dict[str, str] = {}
+    with (root / "queries.jsonl").open(encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, start=1):
+            if line.strip():
+                try:
+                    record = json.loads(line)
+                    queries[str(record["_id"])] = record["text"]
+                except (ValueError, KeyError) as exc:
+                    raise InputError(f"{root / 'queries.jsonl'}:{lineno}: bad query line ({exc})") from None
+    return BeirDataset(root.name, root, read_jsonl(root / "corpus.jsonl"), queries)
+
+
+def load_qrels(path: str | Path) -> Qrels:
+    """``{query_id: {doc_id: relevance}}`` from a TSV with a header (CRLF tolerated)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"qrels file {path} not found")
+    qrels: Qrels = {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = csv.reader(handle, delimiter="\t")
+        for lineno, row in enumerate(rows, start=1):
+            row = [cell.strip() for cell in row]
+            if not row or (lineno == 1 and not row[-1].lstrip("-").isdigit()):
+                continue  # blank line or header
+            if len(row) < 3:
+                raise InputError(f"{path}:{lineno}: expected query-id, corpus-id, score")
+            qid, did, score = row[0], row[1], row[-1]
+            qrels.setdefault(qid, {})[did] = int(score)
+    return qrels

@@ -1,0 +1,113 @@
+"""Run every search mode over a query set, fuse offline, tune fusion, report metrics."""
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from nearspace.evaluate.metrics import evaluate_run
+from nearspace.search.fusion import RRF_K, fuse
+
+Lists = dict[str, list[tuple[str, float]]]  # query id -> [(doc id, score)] best first
+DEPTH = 100
+
+
+@dataclass
+class Candidates:
+    """Per-mode candidate lists for a query set, with the seconds each mode took."""
+
+    lists: dict[str, Lists]
+    seconds: dict[str, float]
+    n_queries: int
+
+
+def retrieve_candidates(collection, queries: Mapping[str, str], *, depth: int = DEPTH,
+                        use_adapter: bool = False) -> Candidates:
+    """Dense (query encoding included) and keyword lists of ``depth`` for every query."""
+    qids = list(queries)
+    row_ids = collection.data.row_ids()
+    collection.embed_queries(["warm-up"], use_adapter=use_adapter)  # model loading is not query time
+    collection.index.refresh()
+    started = time.perf_counter()
+    vectors = collection.embed_queries([queries[q] for q in qids], use_adapter=use_adapter)
+    dense: Lists = {}
+    for qid, vector in zip(qids, vectors):
+        dense[qid] = [(row_ids[row], score) for row, score in collection.index.search(vector, depth)]
+    dense_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    keyword: Lists = {}
+    for qid in qids:
+        keyword[qid] = [(row_ids[row], score) for row, score in collection.data.keyword_search(queries[qid], depth)]
+    keyword_seconds = time.perf_counter() - started
+    return Candidates({"dense": dense, "keyword": keyword},
+                      {"dense": dense_seconds, "keyword": keyword_seconds}, len(qids))
+
+
+def fused_run(candidates: Candidates, fusion: Mapping[str, Any], depth: int = DEPTH) -> dict[str, list[str]]:
+    run = {}
+    for qid in candidates.lists["dense"]:
+        per_mode = {m: candidates.lists[m][qid] for m in ("dense", "keyword")}
+        fused = fuse(per_mode, method=fusion.get("method", "rrf"), weights=fusion.get("weights"),
+                     rrf_k=int(fusion.get("rrf_k", RRF_K)), norm=fusion.get("norm", "minmax"))
+        run[qid] = [doc for doc, _ in fused[:depth]]
+    return run
+
+
+def mode_run(candidates: Candidates, mode: str) -> dict[str, list[str]]:
+    return {qid: [doc for doc, _ in hits] for qid, hits in candidates.lists[mode].items()}
+
+
+def fusion_grid() -> list[dict[str, Any]]:
+    """Candidate fusions: RRF over k and weights, convex over normalisations and weights."""
+    grid: list[dict[str, Any]] = []
+    for rrf_k, w in itertools.product((5, 10, 20, 40, 60, 100), np.linspace(0.2, 0.8, 13)):
+        grid.append({"method": "rrf", "rrf_k": int(rrf_k),
+                     "weights": {"dense": round(float(w), 3), "keyword": round(float(1 - w), 3)}})
+    for norm, w in itertools.product(("minmax", "zscore"), np.linspace(0.05, 0.95, 19)):
+        grid.append({"method": "convex", "norm": norm,
+                     "weights": {"dense": round(float(w), 3), "keyword": round(float(1 - w), 3)}})
+    return grid
+
+
+def tune_fusion(candidates: Candidates, qrels: Mapping[str, Mapping[str, int]],
+                metric: str = "ndcg@10") -> tuple[dict[str, Any], float, list[tuple[dict[str, Any], float]]]:
+    """Pick the fusion with the best ``metric`` on these (training or dev) qrels."""
+    scored = []
+    for fusion in fusion_grid():
+        scored.append((fusion, evaluate_run(qrels, fused_run(candidates, fusion))[metric]))
+    best, best_score = max(scored, key=lambda pair: pair[1])
+    return best, best_score, scored
+
+
+def evaluate_modes(collection, queries: Mapping[str, str], qrels: Mapping[str, Mapping[str, int]],
+                   *, tuned: Mapping[str, Any] | None = None, adapter: bool = False) -> dict[str, dict[str, float]]:
+    """Metrics (plus queries/s) for keyword, dense, hybrid (RRF k=60), tuned hybrid and
+    adapted variants over the judged queries."""
+    judged = {q: queries[q] for q in qrels if q in queries}
+    cands = retrieve_candidates(collection, judged)
+    n = max(cands.n_queries, 1)
+    results: dict[str, dict[str, float]] = {}
+
+    def add(name: str, run, seconds: float) -> None:
+        results[name] = {**evaluate_run(qrels, run), "queries/s": n / seconds if seconds else float("inf")}
+
+    add("keyword", mode_run(cands, "keyword"), cands.seconds["keyword"])
+    add("dense", mode_run(cands, "dense"), cands.seconds["dense"])
+    both = cands.seconds["dense"] + cands.seconds["keyword"]
+    started = time.perf_counter()
+    add("hybrid", fused_run(cands, {"method": "rrf", "rrf_k": RRF_K}), both + time.perf_counter() - started)
+    if tuned:
+        started = time.perf_counter()
+        run = fused_run(cands, tuned)
+        add("hybrid-tuned", run, both + time.perf_counter() - started)
+    if adapter and collection.adapter() is not None:
+        adapted = retrieve_candidates(collection, judged, use_adapter=True)
+        add("dense+adapter", mode_run(adapted, "dense"), adapted.seconds["dense"])
+        both = adapted.seconds["dense"] + adapted.seconds["keyword"]
+        add("hybrid+adapter", fused_run(adapted, {"method": "rrf", "rrf_k": RRF_K}), both)
+        if tuned:
+            add("hybrid-tuned+adapter", fused_run(adapted, tuned), both)
+    return results

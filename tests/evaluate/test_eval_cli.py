@@ -1,0 +1,73 @@
+"""``nearspace eval / tune / adapt`` end to end on a small BEIR folder made from the examples."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from tests.cli.test_cli import run
+from tests.conftest import EXAMPLES, require_data
+
+QUERIES = {
+    "q1": ("how to reduce overfitting in neural networks", "regularization-techniques"),
+    "q2": ("finding planets around other stars", "exoplanet-transit-method"),
+    "q3": ("what happens when a massive star collapses", "what-are-black-holes"),
+    "q4": ("making bread with a natural starter", None),
+    "q5": ("why printed books spread so quickly in europe", "gutenberg-printing-press"),
+    "q6": ("newton's laws", "newtons-laws-of-motion"),
+}
+
+
+@pytest.fixture(scope="module")
+def beir_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mini-beir") / "mini"
+    (root / "qrels").mkdir(parents=True)
+    shutil.copy(EXAMPLES, root / "corpus.jsonl")
+    docs = [json.loads(line) for line in EXAMPLES.read_text().splitlines()]
+    bread = next(d["id"] for d in docs if "sourdough" in d["text"].lower())
+    with (root / "queries.jsonl").open("w") as handle:
+        for qid, (text, _) in QUERIES.items():
+            handle.write(json.dumps({"_id": qid, "text": text}) + "\n")
+    splits = {"train": ["q1", "q2", "q3"], "dev": ["q4"], "test": ["q5", "q6", "q1"]}
+    for split, qids in splits.items():
+        lines = ["query-id\tcorpus-id\tscore"]
+        for qid in qids:
+            lines.append(f"{qid}\t{QUERIES[qid][1] or bread}\t1")
+        (root / "qrels" / f"{split}.tsv").write_text("\r\n".join(lines) + "\r\n")
+    return root
+
+
+def test_eval_json_has_every_mode_and_metric(beir_dir, tmp_path):
+    db = tmp_path / "eval.db"
+    out = json.loads(run("--store", str(db), "eval", str(beir_dir), "--json").stdout)
+    assert {"keyword", "dense", "hybrid"} <= set(out)
+    for metrics in out.values():
+        assert {"ndcg@10", "recall@100", "mrr@10", "map@100"} <= set(metrics)
+        assert all(0.0 <= metrics[k] <= 1.0 for k in ("ndcg@10", "recall@100", "mrr@10", "map@100"))
+    assert out["dense"]["mrr@10"] > out["keyword"]["mrr@10"] or out["dense"]["mrr@10"] == 1.0
+    # second run: the corpus is already stored, nothing is re-encoded
+    again = run("--store", str(db), "eval", str(beir_dir), "--json")
+    assert "indexed" not in again.stderr
+    second = json.loads(again.stdout)["dense"]
+    assert {k: second[k] for k in ("ndcg@10", "mrr@10")} == pytest.approx({k: out["dense"][k] for k in ("ndcg@10", "mrr@10")})
+
+
+def test_tune_refuses_test_and_stores_its_choice(beir_dir, tmp_path):
+    db = tmp_path / "tune.db"
+    refused = run("--store", str(db), "tune", str(beir_dir), "--split", "test", check=False)
+    assert refused.returncode == 1 and "refusing to tune on test" in refused.stderr
+    report = json.loads(run("--store", str(db), "tune", str(beir_dir), "--json").stdout)
+    assert report["fusion"]["method"] in ("rrf", "convex") and "test" in report
+    info = json.loads(run("--store", str(db), "info", "--json").stdout)
+    stored = info["collections"][0]["config"]["fusion"]
+    assert stored["tuned_on"] == "mini/dev"
+    assert "hybrid-tuned" in json.loads(run("--store", str(db), "eval", str(beir_dir), "--json").stdout)
+
+
+def test_sts_spearman_matches_published_range():
+    path = require_data("sts", "stsbenchmark", "sts-test.csv")
+    out = json.loads(run("eval", "sts", str(path), "--json").stdout)
+    # all-MiniLM-L6-v2 on STS-B test: published about 0.82 Spearman (sentence-transformers model card / MTEB)
+    assert out["pairs"] == 1379
+    assert 0.80 <= out["spearman"] <= 0.85

@@ -108,3 +108,36 @@ def test_api_validation_writes_nothing(examples):
 def test_repeated_ids_in_one_upsert_keep_the_last(examples):
     examples.upsert(["dup", "dup"], ["first version", "second version"])
     assert examples.get("dup").text == "second version"
+
+
+def test_convex_fusion_and_normalisations():
+    from nearspace.search.fusion import convex_fusion, fuse, normalise_scores
+
+    assert normalise_scores([("a", 10.0), ("b", 5.0), ("c", 0.0)], "minmax") == {"a": 1.0, "b": 0.5, "c": 0.0}
+    z = normalise_scores([("a", 3.0), ("b", 1.0)], "zscore")
+    assert z["a"] == pytest.approx(1.0) and z["b"] == pytest.approx(-1.0)
+    fused = convex_fusion({"dense": [("a", 0.9), ("b", 0.8), ("d", 0.1)], "keyword": [("b", 12.0), ("c", 3.0)]},
+                          weights={"dense": 0.5, "keyword": 0.5})
+    assert fused[0][0] == "b"  # found by both
+    with pytest.raises(ValueError, match="unknown fusion"):
+        fuse({"dense": []}, method="magic")
+
+
+def test_tuned_fusion_in_config_is_used_by_search(examples):
+    examples.data.set_config(fusion={"method": "convex", "norm": "minmax", "weights": {"dense": 1.0, "keyword": 0.0}})
+    hybrid = [r.id for r in examples.search(SEED_QUERY, k=5)]
+    assert hybrid == [r.id for r in examples.search(SEED_QUERY, k=5, mode="dense")]
+    with pytest.raises(InputError, match="unknown fusion"):
+        examples.search(SEED_QUERY, fusion={"method": "magic"})
+
+
+def test_diversity_removes_near_duplicates(examples):
+    base = examples.get("regularization-techniques")
+    examples.upsert(["reg-copy-1", "reg-copy-2"], [base.text + " Copy one.", base.text + " Copy two."],
+                    titles=[base.title, base.title])
+    plain = [r.id for r in examples.search(SEED_QUERY, k=3, mode="dense")]
+    assert {"regularization-techniques", "reg-copy-1", "reg-copy-2"} == set(plain)
+    diverse = [r.id for r in examples.search(SEED_QUERY, k=3, mode="dense", diversity=0.7)]
+    assert len({"regularization-techniques", "reg-copy-1", "reg-copy-2"} & set(diverse)) == 1
+    with pytest.raises(InputError, match="diversity"):
+        examples.search(SEED_QUERY, diversity=2.0)

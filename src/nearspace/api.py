@@ -178,6 +178,10 @@ class Collection:
                 raise InputError(f"vectors must have shape ({len(docs)}, {self.data.dim}) for collection "
                                  f"{self.name!r}, got {vectors.shape}")
         totals = {"added": 0, "updated": 0, "metadata": 0, "unchanged": 0}
+        if vectors is None and len(docs) > batch_size:
+            # longest first across the whole input, so each encoded batch pads little;
+            # the order is deterministic, so an interrupted run resumes batch for batch
+            docs = sorted(docs, key=lambda d: -(len(d.title) + len(d.text)))
         if show_progress is None:
             show_progress = len(docs) >= 2 * batch_size
         progress = task = None
@@ -266,9 +270,10 @@ class Collection:
     def _embed_query_plain(self, query: str) -> np.ndarray:
         return self.encoder.encode([query], show_progress=False)[0]
 
-    def flush(self) -> None:
-        """Save the derived ANN index (only large collections have one) so reopening is fast."""
-        self.index.save()
+    def flush(self) -> bool:
+        """Save the derived ANN index so reopening is fast; False when the collection is
+        small enough to be searched exactly (there is no graph to save)."""
+        return self.index.save()
 
 
 def embedding_text(doc: Document) -> str:

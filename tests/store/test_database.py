@@ -107,6 +107,9 @@ def test_filters_use_the_metadata_index_not_a_scan(data):
     plan = " ".join(r[-1] for r in data.conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
     assert "meta_by_num" in plan and "meta_by_str" in plan
     assert "SCAN meta_index" not in plan
+    # both bounds of a range go into one index lookup rather than two open-ended scans
+    sql, _ = compile_where({"year": {"$gte": 2000, "$lt": 2010}}, data.cid)
+    assert "INTERSECT" not in sql and "num >= ? AND num < ?" in sql
 
 
 @pytest.mark.parametrize("where, message", [

@@ -163,8 +163,16 @@ def adapt(ctx: typer.Context, folder: Path = typer.Argument(..., help="A BEIR fo
         summary = {"verdict": verdict, "train_queries": report.train_queries, "dev_queries": report.dev_queries,
                    "epochs": report.epochs, "best_epoch": report.best_epoch, "seconds": report.seconds}
         if "test" in splits:
-            summary["test"] = evaluate_modes(coll, dataset.queries, dataset.qrels("test"),
-                                             tuned=coll.data.config().get("fusion"), adapter=True)
+            test = dataset.qrels("test")
+            tuned = coll.data.config().get("fusion")
+            summary["test"] = evaluate_modes(coll, dataset.queries, test, tuned=tuned, adapter=True)
+            # the honest check: test queries whose relevant documents no training query pointed at
+            seen = {d for q in train_qids for d, rel in train[q].items() if rel > 0}
+            unseen = {q: r for q, r in test.items() if not {d for d, rel in r.items() if rel > 0} & seen}
+            if unseen:
+                summary["test_unseen_targets"] = evaluate_modes(coll, dataset.queries, unseen, tuned=tuned,
+                                                                adapter=True)
+                summary["test_unseen_queries"] = len(unseen)
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
@@ -172,3 +180,6 @@ def adapt(ctx: typer.Context, folder: Path = typer.Argument(..., help="A BEIR fo
                     f"best epoch {report.best_epoch} of {report.epochs}, {report.seconds:.0f}s)")
     if "test" in summary:
         _table(f"{dataset.name} test", summary["test"])
+    if "test_unseen_targets" in summary:
+        _table(f"{dataset.name} test, only the {summary['test_unseen_queries']} queries whose relevant documents "
+               "no training query pointed at", summary["test_unseen_targets"])

@@ -71,6 +71,16 @@ def _leaf(key: str, op: str, value: Any, cid: int) -> tuple[str, list[Any]]:
     raise InputError(f"filter {key!r}: unknown operator {op!r}; use one of {sorted(_OPS)}")
 
 
+def _range(key: str, bounds: dict[str, Any], cid: int) -> tuple[str, list[Any]]:
+    kinds = {isinstance(v, str) for v in bounds.values()}
+    if len(kinds) > 1 or any(isinstance(v, bool) or not isinstance(v, (int, float, str)) for v in bounds.values()):
+        raise InputError(f"filter {key!r}: range bounds must all be numbers or all be strings, got {bounds!r}")
+    column = "str" if kinds == {True} else "num"
+    conditions = " AND ".join(f"{column} {_COMPARE[op]} ?" for op in bounds)
+    return (f"SELECT doc FROM meta_index WHERE collection_id = ? AND key = ? AND {conditions}",
+            [cid, key, *bounds.values()])
+
+
 def _check_scalar(key: str, op: str, value: Any) -> None:
     if value is None or isinstance(value, (dict, list, tuple)):
         raise InputError(f"filter {key!r}: {op} needs a string, number or boolean, got {value!r}")
@@ -94,8 +104,12 @@ def compile_where(where: dict[str, Any], cid: int) -> tuple[str, list[Any]]:
         elif isinstance(cond, dict):
             if not cond:
                 raise InputError(f"filter {key!r}: empty condition")
+            ranged = {op: v for op, v in cond.items() if op in _COMPARE}
+            if len(ranged) > 1:  # one bounded index range, not an intersection of open-ended scans
+                clauses.append(_range(key, ranged, cid))
             for op, value in cond.items():
-                clauses.append(_leaf(key, op, value, cid))
+                if op not in ranged or len(ranged) == 1:
+                    clauses.append(_leaf(key, op, value, cid))
         else:
             clauses.append(_leaf(key, "$eq", cond, cid))
     if len(clauses) == 1:

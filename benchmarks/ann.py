@@ -70,7 +70,21 @@ def pool_texts(size: int) -> list[str]:
     return out[:size]
 
 
-def load_pool(size: int, rebuild: bool) -> tuple[np.ndarray, float | None]:
+def pool_from_store(path: Path) -> np.ndarray:
+    """Every vector already stored in a nearspace store (e.g. the one `nearspace eval` fills)."""
+    from nearspace.store.database import Database
+
+    db = Database(path)
+    parts = [db.collection(name).vectors()[1] for name in db.collection_names()]
+    db.close()
+    return np.concatenate(parts).astype(np.float32)
+
+
+def load_pool(size: int, rebuild: bool, store: Path | None = None) -> tuple[np.ndarray, float | None]:
+    if store is not None and store.exists():
+        vecs = pool_from_store(store)
+        print(f"pool: {len(vecs)} real MiniLM vectors read from {store}")
+        return vecs, None
     cache = RESULTS_DIR / f"ann_pool_minilm_{size}.npy"
     if cache.exists() and not rebuild:
         print(f"reusing cached pool vectors {cache.relative_to(RESULTS_DIR.parent.parent)}")
@@ -138,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="nearspace's exact/HNSW switch (default: nearspace's own, 20000); lower it for "
                              "small smoke runs so the HNSW path is exercised")
     parser.add_argument("--rebuild-pool", action="store_true", help="re-encode the pool even if cached")
+    parser.add_argument("--pool-store", type=Path, default=None,
+                        help="take the pool from every vector in this nearspace store (e.g. .nearspace/eval.db "
+                             "after `nearspace eval` on SciFact and NFCorpus) instead of encoding one")
     parser.add_argument("--keep-store", action="store_true", help="keep the temporary store (prints its path)")
     args = parser.parse_args(argv)
 
@@ -151,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     threshold = nv.EXACT_THRESHOLD if args.exact_threshold is None else args.exact_threshold
     k = args.k
 
-    pool, pool_encode_s = load_pool(args.pool, args.rebuild_pool)
+    pool, pool_encode_s = load_pool(args.pool, args.rebuild_pool, args.pool_store)
     dim = pool.shape[1]
     rng = np.random.default_rng(args.seed)
     t0 = time.perf_counter()

@@ -202,29 +202,39 @@ class Models:
         items = np.asarray(items, dtype=np.int64)
         values = np.asarray(values, dtype=np.float32)
         n_cold = 0 if cold is None else len(cold)
-        if model == "popular":
-            return np.concatenate([self.popularity.astype(np.float32), np.zeros(n_cold, np.float32)])
-        if model == "itemknn":
-            known = items < self.n_items
-            scores = np.asarray(self.knn[items[known]].T @ values[known]).ravel().astype(np.float32)
-            return np.concatenate([scores, np.zeros(n_cold, np.float32)])
+        unseen = np.full(n_cold, -np.inf, np.float32)  # collaborative models cannot rank cold items
+        internal_cold = self.cold_items
         if model == "content":
             return self._content_scores(items, values, cold)
+        if model in ("popular", "itemknn", "bpr"):
+            if model == "popular":
+                scores = self.popularity.astype(np.float32)
+            elif model == "itemknn":
+                known = items < self.n_items
+                scores = np.asarray(self.knn[items[known]].T @ values[known]).ravel().astype(np.float32)
+            else:
+                known = items < self.n_items
+                x = self.bpr_user[user] if user is not None else self.fold_in(items[known], values[known], "bpr")
+                scores = self.bpr_item @ x
+            scores[internal_cold] = -np.inf
+            return np.concatenate([scores, unseen])
         factors_cold = cold.factors if cold is not None else None
-        if model == "bpr":
-            x = self.bpr_user[user] if user is not None else self.fold_in(items, values, "bpr")
-            return np.concatenate([self.bpr_item @ x, np.zeros(n_cold, np.float32)])
         if user is not None:
             x = self.als_user[user]
+        elif model == "als":
+            known = items < self.n_items
+            items, values = items[known], values[known]
+            x = self.fold_in(items, values, "als")
         else:
             x = self.fold_in(items, values, "als", factors_cold)
         als = self.als_item @ x
+        if model == "als":
+            als[internal_cold] = -np.inf
+            return np.concatenate([als, unseen])
+        if len(internal_cold):
+            als[internal_cold] = self.mapped_factors(internal_cold) @ x
         if factors_cold is not None and len(factors_cold):
             als = np.concatenate([als, factors_cold @ x])
-        if model == "als":
-            if n_cold and factors_cold is None:
-                als = np.concatenate([als, np.full(n_cold, -np.inf, np.float32)])
-            return als
         content = self._content_scores(items, values, cold)
         return blend(als, content, self.hybrid_weight)
 
@@ -240,14 +250,28 @@ class Models:
             return np.broadcast_to(self.popularity.astype(np.float32), (len(users), self.n_items)).copy()
         if model == "itemknn":
             return np.asarray((self.train[users] @ self.knn).todense(), dtype=np.float32)
+        cold = self.cold_items
         if model == "bpr":
-            return self.bpr_user[users] @ self.bpr_item.T
+            scores = self.bpr_user[users] @ self.bpr_item.T
+            scores[:, cold] = -np.inf
+            return scores
         if model == "content":
             return self._batch_content(users)
         als = self.als_user[users] @ self.als_item.T
         if model == "als":
+            als[:, cold] = -np.inf
             return als
+        if len(cold):  # items nobody interacted with in training: content mapped into ALS space
+            als[:, cold] = self.als_user[users] @ self.mapped_factors(cold).T
         return blend(als, self._batch_content(users), self.hybrid_weight)
+
+    @property
+    def cold_items(self) -> np.ndarray:
+        """Model items without a training interaction (collaborative models cannot rank them)."""
+        return np.flatnonzero(self.popularity <= 0)
+
+    def mapped_factors(self, items: np.ndarray) -> np.ndarray:
+        return self.content[items] @ self.content_map
 
     def _batch_content(self, users: np.ndarray) -> np.ndarray:
         rows = self.train[users]

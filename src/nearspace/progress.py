@@ -10,6 +10,8 @@ def progress_bar(transient: bool = False):
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeElapsedColumn, TimeRemainingColumn)
 
+    # on a terminal the finished bar stays as a record; in logs and pipes it would only be noise
+    transient = transient or not sys.stderr.isatty()
     return Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
                     MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
                     console=Console(file=sys.stderr), transient=transient)

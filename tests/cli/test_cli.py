@@ -73,14 +73,15 @@ def test_info_and_delete(tmp_path):
     (docs / "sub" / "b.txt").write_text("Bread rises because yeast produces carbon dioxide.")
     (docs / "image.png").write_bytes(b"\x89PNG")
     proc = run("--store", str(db), "index", str(docs), "-c", "notes")
-    assert "2 added" in proc.stderr and "skipped" in proc.stderr
+    assert "2 added" in proc.stderr and "skipped docs/image.png" in proc.stderr
     info = json.loads(run("--store", str(db), "info", "--json").stdout)
     (notes,) = info["collections"]
     assert notes["name"] == "notes" and notes["count"] == 2 and notes["encoder"] == "all-MiniLM-L6-v2"
     assert info["bytes"] > 0
     hits = json.loads(run("--store", str(db), "-c", "notes", "search", "tides", "--mode", "keyword", "--json").stdout)
-    assert hits[0]["id"] == "a.md" and hits[0]["title"] == "Tides"
-    proc = run("--store", str(db), "-c", "notes", "delete", "a.md", "missing-id")
+    assert hits[0]["id"] == "docs/a.md#0" and hits[0]["title"] == "Tides"
+    assert hits[0]["metadata"]["source"] == "docs/a.md" and hits[0]["metadata"]["line_start"] == 2
+    proc = run("--store", str(db), "-c", "notes", "delete", "docs/a.md#0", "missing-id")
     assert "deleted 1 of 2" in proc.stderr
     assert json.loads(run("--store", str(db), "info", "--json").stdout)["collections"][0]["count"] == 1
 
@@ -92,7 +93,8 @@ BAD_INPUTS = {
     "empty.jsonl": (b'{"id": "e", "text": "   "}\n', r"empty\.jsonl:1 \(id 'e'\): text is empty"),
     "noid.jsonl": (b'{"text": "no id here"}\n', r"noid\.jsonl:1: missing 'id'"),
     "array.jsonl": (b'[1, 2]\n', r"array\.jsonl:1: expected a JSON object"),
-    "notes.pdf": (b"%PDF-1.4", r"unsupported file type \.pdf"),
+    "notes.pdf": (b"%PDF-1.4 truncated garbage", r"notes\.pdf: corrupt PDF"),
+    "data.xyz": (b"whatever", r"data\.xyz: unsupported file type \.xyz"),
 }
 
 

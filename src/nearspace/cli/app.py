@@ -59,11 +59,57 @@ def _open(store: Path, precision: str = "auto"):
 
 
 @app.command()
-def index(ctx: typer.Context, paths: List[Path] = typer.Argument(..., help=".jsonl, .txt or .md files, or folders of them."),
+def index(ctx: typer.Context, paths: List[Path] = typer.Argument(
+              ..., help="Folders, or files: .jsonl records (BEIR corpus.jsonl works as is), .txt, .md, .html, "
+                        ".pdf, .docx, .csv/.tsv."),
           store: Optional[Path] = StoreOpt, collection: Optional[str] = CollectionOpt, precision: str = PrecisionOpt,
-          batch_size: int = typer.Option(256, "--batch-size", min=1, help="Documents per committed batch.")) -> None:
-    """Index documents (upsert by id; unchanged documents are not re-embedded)."""
+          batch_size: int = typer.Option(256, "--batch-size", min=1, help="Records per committed batch (.jsonl)."),
+          chunk_tokens: int = typer.Option(200, "--chunk-tokens", min=16, help="Chunk size in word pieces."),
+          overlap: int = typer.Option(40, "--overlap", min=0, help="Overlap between chunks in word pieces."),
+          text_column: Optional[str] = typer.Option(None, "--text-column", help="CSV column holding the text."),
+          metadata_column: Optional[List[str]] = typer.Option(None, "--metadata-column",
+                                                              help="CSV column kept as metadata (repeat)."),
+          max_mb: int = typer.Option(50, "--max-mb", min=1, help="Skip files larger than this.")) -> None:
+    """Index documents: upsert by id; unchanged content is never re-embedded.
+
+    .jsonl files given directly are records (one document each, validated before anything
+    is written). Folders and other files are parsed, chunked with the encoder's tokenizer and
+    tracked: a re-run embeds only changed files, follows renames, and drops deleted files.
+    """
     store, collection = _where(ctx, store, collection)
+    err = _stderr()
+    records = [p for p in paths if p.is_file() and p.suffix.lower() in (".jsonl", ".ndjson")]
+    files = [p for p in paths if p not in records]
+    if records:
+        _index_records(records, store, collection, precision, batch_size)
+    if files:
+        from nearspace.ingest.folder import FolderIndexer
+
+        with _open(store, precision) as opened:
+            target = opened.collection(collection)
+            indexer = FolderIndexer(target, chunk_tokens=chunk_tokens, overlap_tokens=overlap,
+                                    max_bytes=max_mb * 1024 * 1024, text_column=text_column,
+                                    metadata_columns=metadata_column)
+            summary = indexer.index(files, show_progress=True)
+            total = target.count()
+        # a file named on the command line that cannot be indexed is an error, not a skip
+        explicit = {p.name for p in files if not p.is_dir()} | {str(p) for p in files}
+        hard = [(path, reason) for path, reason in summary.failed + summary.skipped if path in explicit]
+        if hard and not (summary.added or summary.changed or summary.unchanged or summary.renamed):
+            for path, reason in hard:
+                err.print(f"[red]error:[/] {path}: {reason}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1)
+        err.print(f"[bold]{collection}[/]: {summary.files_seen} files: {summary.added} added, {summary.changed} changed, "
+                  f"{summary.unchanged} unchanged, {summary.renamed} renamed, {summary.deleted} deleted; "
+                  f"{summary.chunks_written} chunks written, {summary.chunks_deleted} removed "
+                  f"in {summary.seconds:.1f}s ({total} in collection)", highlight=False)
+        for path, reason in summary.skipped:
+            err.print(f"[dim]skipped {path}: {reason}[/]", highlight=False)
+        for path, reason in summary.failed:
+            err.print(f"[yellow]failed {path}: {reason}[/]", highlight=False)
+
+
+def _index_records(paths: List[Path], store: Path, collection: str, precision: str, batch_size: int) -> None:
     from nearspace.ingest import collect_documents
 
     err = _stderr()
@@ -84,8 +130,6 @@ def index(ctx: typer.Context, paths: List[Path] = typer.Argument(..., help=".jso
               f"{total} in collection)")
     if report.duplicates:
         err.print(f"[yellow]{report.duplicates} repeated id(s) in the input: the last occurrence was kept[/]")
-    for path, reason in report.skipped:
-        err.print(f"[dim]skipped {path}: {reason}[/]")
 
 
 @app.command()
@@ -219,3 +263,4 @@ def main() -> None:
 
 # commands defined in sibling modules register themselves on ``app``
 from nearspace.cli import evaluation as _evaluation  # noqa: E402,F401
+from nearspace.cli import serve as _serve  # noqa: E402,F401

@@ -32,35 +32,38 @@ def _decode(raw: bytes, where: str) -> str:
 
 def read_jsonl(path: str | Path) -> list[Document]:
     """Documents from JSON Lines: ``id`` or ``_id``, ``text``, optional ``title`` and ``metadata``."""
-    from nearspace.api import validate_document
-
     path = Path(path)
-    docs: list[Document] = []
     try:
-        handle = path.open("rb")
+        raw = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    with handle:
-        for lineno, raw in enumerate(handle, start=1):
-            where = f"{path}:{lineno}"
-            line = _decode(raw, where).strip()
-            if not line:
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{where}: malformed JSON ({exc.msg} at column {exc.colno})") from None
-            if not isinstance(record, dict):
-                raise InputError(f"{where}: expected a JSON object, got {type(record).__name__}")
-            doc_id = record.get("id", record.get("_id"))
-            if isinstance(doc_id, int) and not isinstance(doc_id, bool):
-                doc_id = str(doc_id)
-            if doc_id is None:
-                raise InputError(f"{where}: missing 'id' (or '_id')")
-            if "text" not in record:
-                raise InputError(f"{where}: missing 'text'")
-            docs.append(validate_document(doc_id, record["text"], record.get("metadata"),
-                                          record.get("title") or "", where=where))
+    return read_jsonl_bytes(raw, str(path))
+
+
+def read_jsonl_bytes(raw: bytes, name: str) -> list[Document]:
+    from nearspace.api import validate_document
+
+    docs: list[Document] = []
+    for lineno, line_bytes in enumerate(raw.splitlines(), start=1):
+        where = f"{name}:{lineno}"
+        line = _decode(line_bytes, where).strip()
+        if not line:
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{where}: malformed JSON ({exc.msg} at column {exc.colno})") from None
+        if not isinstance(record, dict):
+            raise InputError(f"{where}: expected a JSON object, got {type(record).__name__}")
+        doc_id = record.get("id", record.get("_id"))
+        if isinstance(doc_id, int) and not isinstance(doc_id, bool):
+            doc_id = str(doc_id)
+        if doc_id is None:
+            raise InputError(f"{where}: missing 'id' (or '_id')")
+        if "text" not in record:
+            raise InputError(f"{where}: missing 'text'")
+        docs.append(validate_document(doc_id, record["text"], record.get("metadata"),
+                                      record.get("title") or "", where=where))
     return docs
 
 

@@ -29,21 +29,22 @@ class Params:
     100K training data (never its test part); see benchmarks/recommend.py."""
 
     factors: int = 64
-    als_regularization: float = 0.05
+    als_regularization: float = 30.0
     als_iterations: int = 15
     # confidence weighting of the interaction values for ALS: BM25 (implicit's own
     # recommendation) damps prolific users and popular items; "rating" uses 1 + alpha * value
-    weighting: str = "bm25"
-    alpha: float = 1.0
+    weighting: str = "rating"
+    alpha: float = 0.5
     bm25_k1: float = 100.0
     bm25_b: float = 0.8
     bpr_factors: int = 64
     bpr_learning_rate: float = 0.01
-    bpr_regularization: float = 0.01
-    bpr_iterations: int = 100
+    bpr_regularization: float = 0.05
+    bpr_iterations: int = 50
     knn_neighbours: int = 100
-    # hybrid = z(als) + w * z(content); None chooses w on a validation split at fit time
-    hybrid_weight: float | None = None
+    # hybrid = z(als) + a * z(itemknn) + b * z(content), scores standardised per user;
+    # [a, b], or None to choose them on a validation split at fit time
+    hybrid_weights: list[float] | None = None
     content_map_ridge: float = 10.0
     seed: int = 0
     threads: int = 0
@@ -57,8 +58,11 @@ class Params:
         for name in ("als_regularization", "alpha", "bpr_learning_rate", "bpr_regularization", "content_map_ridge"):
             if not float(getattr(self, name)) > 0:
                 raise InputError(f"{name} must be > 0, got {getattr(self, name)}")
-        if self.hybrid_weight is not None and self.hybrid_weight < 0:
-            raise InputError(f"hybrid_weight must be >= 0, got {self.hybrid_weight}")
+        if self.hybrid_weights is not None:
+            if len(self.hybrid_weights) != 2 or any(not w >= 0 for w in self.hybrid_weights):
+                raise InputError(f"hybrid_weights must be two numbers >= 0 (itemknn, content), "
+                                 f"got {self.hybrid_weights}")
+            self.hybrid_weights = [float(w) for w in self.hybrid_weights]
         return self
 
 
@@ -103,7 +107,7 @@ class Models:
     knn: Any = None                  # items x items CSR (cosine, top-K neighbours per item)
     content: np.ndarray | None = None  # items x d, unit rows (MiniLM of the item texts)
     content_map: np.ndarray | None = None  # d x factors: content -> ALS item space (cold items)
-    hybrid_weight: float = 0.0
+    hybrid_weights: dict[str, float] = field(default_factory=lambda: {"itemknn": 0.0, "content": 0.0})
     fit_seconds: dict[str, float] = field(default_factory=dict)
     _conf: Any = None
     _yty: np.ndarray | None = None
@@ -121,8 +125,8 @@ class Models:
             out.append("bpr")
         if self.content is not None:
             out.append("content")
-            if self.als_item is not None:
-                out.append("hybrid")
+        if self.als_item is not None:
+            out.append("hybrid")
         return out
 
     @property
@@ -143,17 +147,13 @@ class Models:
             self._conf = confidence(self.train, self.params)
         return self._conf
 
-    def _als_system(self, items: np.ndarray, conf: np.ndarray, item_factors: np.ndarray,
-                    reg: float) -> tuple[np.ndarray, np.ndarray]:
-        # implicit's normal equations: (YtY + reg I + Yt (Cu - I) Y) x = Yt Cu p
-        if item_factors is self.als_item:
-            if self._yty is None:
-                self._yty = self.als_item.T.astype(np.float64) @ self.als_item
-            yty = self._yty
-        else:
-            yty = item_factors.T.astype(np.float64) @ item_factors
-        y = item_factors[items].astype(np.float64)
-        a = yty + reg * np.eye(y.shape[1]) + (y.T * (conf - 1.0)) @ y
+    def _als_system(self, items: np.ndarray, conf: np.ndarray, factors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # implicit's normal equations: (YtY + reg I + Yt (Cu - I) Y) x = Yt Cu p, with YtY over
+        # the fitted item vectors; ``factors`` may extend them with content-mapped cold items
+        if self._yty is None:
+            self._yty = self.als_item.T.astype(np.float64) @ self.als_item
+        y = factors[items].astype(np.float64)
+        a = self._yty + self.params.als_regularization * np.eye(y.shape[1]) + (y.T * (conf - 1.0)) @ y
         return a, y
 
     def fold_in(self, items: np.ndarray, values: np.ndarray, model: str = "als",
@@ -163,6 +163,9 @@ class Models:
         ``extra_factors`` supplies item vectors for items outside the model (cold items,
         mapped from their content)."""
         factors = self.als_item if model in ("als", "hybrid") else self.bpr_item
+        if model != "bpr" and self.content_map is not None and len(self.cold_items):
+            factors = factors.copy()
+            factors[self.cold_items] = self.mapped_factors(self.cold_items)
         if extra_factors is not None:
             factors = np.vstack([factors, extra_factors])
         conf = self._confidence_of(values)
@@ -174,7 +177,7 @@ class Models:
             a = y.T @ (y * conf[:, None]) + self.params.bpr_regularization * len(items) * np.eye(y.shape[1])
             x = np.linalg.solve(a, y.T @ (conf * (1.0 - bias)))
             return np.append(x, 1.0).astype(np.float32)
-        a, y = self._als_system(items, conf, factors, self.params.als_regularization)
+        a, y = self._als_system(items, conf, factors)
         return np.linalg.solve(a, y.T @ conf).astype(np.float32)
 
     def _confidence_of(self, values: np.ndarray) -> np.ndarray:
@@ -190,10 +193,20 @@ class Models:
         return np.maximum(values * scale, 1e-3)
 
     # -- scoring -------------------------------------------------------------------------
+    @property
+    def cold_items(self) -> np.ndarray:
+        """Model items without a training interaction (collaborative models cannot rank them)."""
+        return np.flatnonzero(self.popularity <= 0)
+
+    def mapped_factors(self, items: np.ndarray) -> np.ndarray:
+        """ALS item vectors guessed from content (for items nobody interacted with)."""
+        return self.content[items] @ self.content_map
+
     def user_scores(self, model: str, user: int | None = None, items: np.ndarray | None = None,
                     values: np.ndarray | None = None, cold: "ColdItems | None" = None) -> np.ndarray:
         """Scores over the catalogue (model items, then ``cold`` items) for a stored user
-        (``user``) or a new one known by ``items`` and ``values``."""
+        (``user``) or a new one known by ``items`` and ``values`` (indices may point at cold
+        items). Items a model cannot rank score ``-inf``."""
         self.require(model)
         if user is not None:
             row = self.train.getrow(user)
@@ -202,80 +215,94 @@ class Models:
         items = np.asarray(items, dtype=np.int64)
         values = np.asarray(values, dtype=np.float32)
         n_cold = 0 if cold is None else len(cold)
-        unseen = np.full(n_cold, -np.inf, np.float32)  # collaborative models cannot rank cold items
-        internal_cold = self.cold_items
+        known = items < self.n_items
         if model == "content":
             return self._content_scores(items, values, cold)
-        if model in ("popular", "itemknn", "bpr"):
-            if model == "popular":
-                scores = self.popularity.astype(np.float32)
-            elif model == "itemknn":
-                known = items < self.n_items
-                scores = np.asarray(self.knn[items[known]].T @ values[known]).ravel().astype(np.float32)
-            else:
-                known = items < self.n_items
-                x = self.bpr_user[user] if user is not None else self.fold_in(items[known], values[known], "bpr")
-                scores = self.bpr_item @ x
-            scores[internal_cold] = -np.inf
-            return np.concatenate([scores, unseen])
-        factors_cold = cold.factors if cold is not None else None
+        if model == "popular":
+            scores = self.popularity.astype(np.float32)
+        elif model == "itemknn":
+            scores = self._knn_scores(items[known], values[known])
+        elif model == "bpr":
+            x = self.bpr_user[user] if user is not None else self.fold_in(items[known], values[known], "bpr")
+            scores = self.bpr_item @ x
+        elif model == "als":
+            x = self.als_user[user] if user is not None else self.fold_in(items[known], values[known], "als")
+            scores = self.als_item @ x
+        else:
+            return self._hybrid_scores(user, items, values, cold)
+        scores = np.asarray(scores, dtype=np.float32)
+        scores[self.cold_items] = -np.inf
+        return np.concatenate([scores, np.full(n_cold, -np.inf, np.float32)])
+
+    def _knn_scores(self, items: np.ndarray, values: np.ndarray) -> np.ndarray:
+        if len(items) == 0:
+            return np.zeros(self.n_items, np.float32)
+        return np.asarray(self.knn[items].T @ values).ravel().astype(np.float32)
+
+    def _hybrid_scores(self, user: int | None, items: np.ndarray, values: np.ndarray,
+                       cold: "ColdItems | None") -> np.ndarray:
+        return blend([(scores, weight) for _name, scores, weight in self._hybrid_parts_one(user, items, values, cold)])
+
+    def _hybrid_parts_one(self, user: int | None, items: np.ndarray, values: np.ndarray,
+                          cold: "ColdItems | None") -> list[tuple[str, np.ndarray, float]]:
+        cold_factors = cold.factors if cold is not None and cold.factors is not None else None
+        n_cold = 0 if cold is None else len(cold)
         if user is not None:
             x = self.als_user[user]
-        elif model == "als":
-            known = items < self.n_items
-            items, values = items[known], values[known]
-            x = self.fold_in(items, values, "als")
-        else:
-            x = self.fold_in(items, values, "als", factors_cold)
+        else:  # cold items the user liked take part through their content-mapped vectors
+            x = self.fold_in(items, values, "als", cold_factors)
         als = self.als_item @ x
-        if model == "als":
-            als[internal_cold] = -np.inf
-            return np.concatenate([als, unseen])
-        if len(internal_cold):
-            als[internal_cold] = self.mapped_factors(internal_cold) @ x
-        if factors_cold is not None and len(factors_cold):
-            als = np.concatenate([als, factors_cold @ x])
-        content = self._content_scores(items, values, cold)
-        return blend(als, content, self.hybrid_weight)
+        internal = self.cold_items
+        if len(internal) and self.content_map is not None:
+            als[internal] = self.mapped_factors(internal) @ x
+        if n_cold:
+            als = np.concatenate([als, cold_factors @ x if cold_factors is not None else np.zeros(n_cold, np.float32)])
+        known = items < self.n_items
+        knn = np.concatenate([self._knn_scores(items[known], values[known]), np.zeros(n_cold, np.float32)])
+        parts = [("als", als, 1.0), ("itemknn", knn, self.hybrid_weights.get("itemknn", 0.0))]
+        if self.content is not None:
+            parts.append(("content", self._content_scores(items, values, cold),
+                          self.hybrid_weights.get("content", 0.0)))
+        return parts
 
     def _content_scores(self, items: np.ndarray, values: np.ndarray, cold: "ColdItems | None") -> np.ndarray:
-        catalogue = self.content if cold is None or cold.content is None else np.vstack([self.content, cold.content])
-        profile = content_profile(catalogue, items, values)
-        return catalogue @ profile
+        catalogue = self._catalogue_content(cold)
+        return catalogue @ content_profile(catalogue, items, values)
 
     def batch_scores(self, model: str, users: np.ndarray) -> np.ndarray:
         """users x items scores for stored users (evaluation): the same arithmetic, in bulk."""
         self.require(model)
-        if model == "popular":
-            return np.broadcast_to(self.popularity.astype(np.float32), (len(users), self.n_items)).copy()
-        if model == "itemknn":
-            return np.asarray((self.train[users] @ self.knn).todense(), dtype=np.float32)
-        cold = self.cold_items
-        if model == "bpr":
-            scores = self.bpr_user[users] @ self.bpr_item.T
-            scores[:, cold] = -np.inf
-            return scores
         if model == "content":
             return self._batch_content(users)
+        if model == "popular":
+            scores = np.broadcast_to(self.popularity.astype(np.float32), (len(users), self.n_items)).copy()
+        elif model == "itemknn":
+            scores = np.asarray((self.train[users] @ self.knn).todense(), dtype=np.float32)
+        elif model == "bpr":
+            scores = self.bpr_user[users] @ self.bpr_item.T
+        elif model == "als":
+            scores = self.als_user[users] @ self.als_item.T
+        else:
+            return blend(self.hybrid_parts(users))
+        scores[:, self.cold_items] = -np.inf
+        return scores
+
+    def hybrid_parts(self, users: np.ndarray, weights: dict[str, float] | None = None) -> list[tuple[np.ndarray, float]]:
+        """The hybrid's standardisable parts for stored users: ALS (cold items content-mapped),
+        item-kNN and content, with their weights."""
+        weights = weights or self.hybrid_weights
         als = self.als_user[users] @ self.als_item.T
-        if model == "als":
-            als[:, cold] = -np.inf
-            return als
-        if len(cold):  # items nobody interacted with in training: content mapped into ALS space
-            als[:, cold] = self.als_user[users] @ self.mapped_factors(cold).T
-        return blend(als, self._batch_content(users), self.hybrid_weight)
-
-    @property
-    def cold_items(self) -> np.ndarray:
-        """Model items without a training interaction (collaborative models cannot rank them)."""
-        return np.flatnonzero(self.popularity <= 0)
-
-    def mapped_factors(self, items: np.ndarray) -> np.ndarray:
-        return self.content[items] @ self.content_map
+        internal = self.cold_items
+        if len(internal) and self.content_map is not None:
+            als[:, internal] = self.als_user[users] @ self.mapped_factors(internal).T
+        parts = [(als, 1.0),
+                 (np.asarray((self.train[users] @ self.knn).todense(), dtype=np.float32), weights.get("itemknn", 0.0))]
+        if self.content is not None:
+            parts.append((self._batch_content(users), weights.get("content", 0.0)))
+        return parts
 
     def _batch_content(self, users: np.ndarray) -> np.ndarray:
-        rows = self.train[users]
-        profiles = np.asarray(rows @ self.content, dtype=np.float32)
+        profiles = np.asarray(self.train[users] @ self.content, dtype=np.float32)
         profiles /= np.maximum(np.linalg.norm(profiles, axis=1, keepdims=True), 1e-12)
         return profiles @ self.content.T
 
@@ -301,47 +328,69 @@ class Models:
         raise InputError(f"similar users needs a factor model (als or bpr), not {model!r}")
 
     # -- explanations --------------------------------------------------------------------
-    def contributions(self, model: str, item: int, items: np.ndarray, values: np.ndarray,
-                      cold: "ColdItems | None" = None, user: int | None = None) -> np.ndarray:
-        """How much each of the user's ``items`` adds to ``item``'s score.
+    def explain(self, model: str, targets: Sequence[int], items: np.ndarray, values: np.ndarray,
+                cold: "ColdItems | None" = None, user: int | None = None) -> list[np.ndarray]:
+        """For each target item, how much each of the user's ``items`` adds to its score.
 
-        ALS (and the collaborative part of the hybrid): exact, from implicit's normal equations,
-        score_i = sum_j c_j * y_i' A_u^-1 y_j. Item-kNN: exact, sim(i, j) * value_j. Content:
-        exact for the profile sum, cos(i, j) * value_j. BPR: dot products of item factors.
+        ALS: exact, from implicit's normal equations, score_i = sum_j c_j * y_i' A_u^-1 y_j.
+        Item-kNN: exact, sim(i, j) * value_j. Content: exact for the profile sum,
+        cos(i, j) * value_j. Hybrid: the parts' contributions divided by the standard deviation
+        its per-user standardisation uses, weighted as in the blend (exact up to the per-user
+        constant). BPR: dot products of item factors (BPR has no additive decomposition).
         """
         items = np.asarray(items, dtype=np.int64)
         values = np.asarray(values, dtype=np.float64)
-        if model == "popular":
-            return np.zeros(len(items))
-        if model == "itemknn":
-            if item >= self.n_items:
-                return np.zeros(len(items))
-            known = items < self.n_items
-            out = np.zeros(len(items))
-            out[known] = np.asarray(self.knn[items[known]][:, item].todense()).ravel() * values[known]
+        targets = [int(t) for t in targets]
+        if model == "popular" or len(items) == 0:
+            return [np.zeros(len(items)) for _ in targets]
+        if model == "hybrid":
+            parts = self._hybrid_parts_one(user, items, values, cold)
+            out = [np.zeros(len(items)) for _ in targets]
+            for name, scores, weight in parts:
+                if weight == 0:
+                    continue
+                finite = scores[np.isfinite(scores)]
+                std = float(finite.std()) if finite.size else 1.0
+                for t, contrib in enumerate(self.explain(name, targets, items, values, cold, user)):
+                    out[t] += weight * contrib / (std if std > 0 else 1.0)
             return out
+        if model == "itemknn":
+            known = items < self.n_items
+            sims = np.zeros((len(items), len(targets)))
+            cols = [t for t in targets]
+            inside = [j for j, t in enumerate(cols) if t < self.n_items]
+            if known.any() and inside:
+                block = self.knn[items[known]][:, [cols[j] for j in inside]].toarray()
+                sims[np.ix_(np.flatnonzero(known), inside)] = block
+            return [sims[:, j] * values for j in range(len(targets))]
         if model == "content":
             catalogue = self._catalogue_content(cold)
-            return (catalogue[items] @ catalogue[item]) * values
+            return [(catalogue[items] @ catalogue[t]) * values for t in targets]
         if model == "bpr":
             factors = self.bpr_item[:, :-1]
             known = items < self.n_items
-            out = np.zeros(len(items))
-            if item < self.n_items:
-                out[known] = factors[items[known]] @ factors[item]
+            out = []
+            for t in targets:
+                contrib = np.zeros(len(items))
+                if t < self.n_items:
+                    contrib[known] = factors[items[known]] @ factors[t]
+                out.append(contrib)
             return out
         factors = self.als_item
         if cold is not None and cold.factors is not None and len(cold.factors):
             factors = np.vstack([factors, cold.factors])
+        if self.content_map is not None and len(self.cold_items):
+            factors = factors.copy()
+            factors[self.cold_items] = self.mapped_factors(self.cold_items)
         if user is not None:  # the exact confidences the user was fitted with
             row = self.conf.getrow(user)
             lookup = dict(zip(row.indices.tolist(), row.data.tolist()))
             conf = np.array([lookup.get(int(j), 1.0) for j in items], dtype=np.float64)
         else:
             conf = self._confidence_of(values)
-        a, y = self._als_system(items, conf, factors, self.params.als_regularization)
-        weights = np.linalg.solve(a, factors[item].astype(np.float64))
-        return (y @ weights) * conf
+        a, y = self._als_system(items, conf, factors)
+        solved = np.linalg.solve(a, factors[targets].astype(np.float64).T)  # f x targets
+        return [(y @ solved[:, t]) * conf for t in range(len(targets))]
 
     def _catalogue_content(self, cold: "ColdItems | None") -> np.ndarray:
         if cold is None or cold.content is None:
@@ -363,9 +412,8 @@ class Models:
                 arrays[name] = np.ascontiguousarray(value, dtype=np.float32)
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
-        meta = {"format": 1, "params": asdict(self.params), "hybrid_weight": self.hybrid_weight,
-                "models": self.available if self.content is None else
-                [m for m in self.available if m not in ("content", "hybrid")],
+        meta = {"format": 1, "params": asdict(self.params), "hybrid_weights": self.hybrid_weights,
+                "models": [m for m in self.available if m != "content"],
                 "has_content_map": self.content_map is not None, "users": len(self.user_ids),
                 "items": len(self.item_ids), "interactions": int(self.train.nnz), "fit_seconds": self.fit_seconds}
         return buffer.getvalue(), meta
@@ -386,7 +434,7 @@ class Models:
         params = Params(**{k: v for k, v in meta["params"].items() if k in Params.__dataclass_fields__})
         return cls(user_ids, item_ids, train, params, arrays["popularity"], arrays.get("als_user"),
                    arrays.get("als_item"), arrays.get("bpr_user"), arrays.get("bpr_item"), knn,
-                   None, arrays.get("content_map"), float(meta.get("hybrid_weight", 0.0)),
+                   None, arrays.get("content_map"), dict(meta.get("hybrid_weights") or {}),
                    dict(meta.get("fit_seconds", {})))
 
 
@@ -430,8 +478,15 @@ def zscore(scores: np.ndarray) -> np.ndarray:
     return (scores - mean) / np.where(std > 0, std, 1.0)
 
 
-def blend(collaborative: np.ndarray, content: np.ndarray, weight: float) -> np.ndarray:
-    return zscore(collaborative) + weight * zscore(content)
+def blend(parts: Sequence[tuple[np.ndarray, float]]) -> np.ndarray:
+    """Sum of per-user standardised scores, weighted (parts with weight 0 are skipped)."""
+    out = None
+    for scores, weight in parts:
+        if weight == 0 and out is not None:
+            continue
+        term = zscore(scores) * weight
+        out = term if out is None else out + term
+    return out
 
 
 def top_k(scores: np.ndarray, k: int, exclude: np.ndarray | None = None,
@@ -454,7 +509,7 @@ def top_k(scores: np.ndarray, k: int, exclude: np.ndarray | None = None,
 
 def fit_models(train, user_ids: Sequence[str], item_ids: Sequence[str], params: Params | None = None, *,
                models: Sequence[str] = ("als", "bpr"), content: np.ndarray | None = None,
-               hybrid_weight: float | None = None) -> Models:
+               hybrid_weights: Sequence[float] | None = None) -> Models:
     """Fit the requested collaborative models (item-kNN and popularity always) on a
     users x items CSR of interaction values. ``content`` (items x d unit rows) enables the
     content model, the hybrid and the content -> ALS map used for cold items."""
@@ -505,8 +560,9 @@ def fit_models(train, user_ids: Sequence[str], item_ids: Sequence[str], params: 
             timings["bpr"] = time.perf_counter() - started
     if content is not None:
         attach_content(out, content)
-        weight = hybrid_weight if hybrid_weight is not None else params.hybrid_weight
-        out.hybrid_weight = float(weight) if weight is not None else 0.0
+    weights = hybrid_weights if hybrid_weights is not None else params.hybrid_weights
+    if weights is not None:
+        out.hybrid_weights = {"itemknn": float(weights[0]), "content": float(weights[1])}
     return out
 
 

@@ -13,7 +13,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -66,6 +66,15 @@ CREATE TABLE IF NOT EXISTS changes(
     op TEXT NOT NULL CHECK (op IN ('add', 'del'))
 );
 CREATE INDEX IF NOT EXISTS changes_by_collection ON changes(collection_id, seq);
+CREATE TABLE IF NOT EXISTS files(
+    collection_id INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    doc_ids TEXT NOT NULL,
+    PRIMARY KEY (collection_id, path)
+);
 CREATE TABLE IF NOT EXISTS artifacts(
     collection_id INTEGER NOT NULL,
     name TEXT NOT NULL,
@@ -183,7 +192,7 @@ class Database:
     def drop_collection(self, name: str) -> None:
         data = self.collection(name)
         with self.transaction():
-            for table in ("meta_index", "changes", "artifacts", "docs"):
+            for table in ("meta_index", "changes", "artifacts", "files", "docs"):
                 self.conn.execute(f"DELETE FROM {table} WHERE collection_id = ?", (data.cid,))
             self.conn.execute(f"DROP TABLE IF EXISTS fts_{data.cid}")
             self.conn.execute("DELETE FROM collections WHERE id = ?", (data.cid,))
@@ -367,8 +376,12 @@ class CollectionData:
         return [(row, -score) for row, score in self.conn.execute(sql, params)]
 
     # -- writes ---------------------------------------------------------------------
-    def write(self, docs: Sequence[Document], vectors: np.ndarray, *, replace: bool) -> dict[str, int]:
+    def write(self, docs: Sequence[Document], vectors: np.ndarray, *, replace: bool,
+              also: Callable[[], None] | None = None) -> dict[str, int]:
         """Insert (or with ``replace`` upsert) a batch in one transaction.
+
+        ``also`` runs inside the same transaction after the documents are written (the
+        folder indexer records its file bookkeeping there, so both commit or neither does).
 
         Returns counts: ``added``, ``updated`` (content changed, new vector),
         ``metadata`` (only metadata changed), ``unchanged``.
@@ -417,15 +430,35 @@ class CollectionData:
                 self._index_metadata(row, doc.metadata)
                 conn.execute("INSERT INTO changes(collection_id, doc, op) VALUES (?, ?, 'add')", (self.cid, row))
                 existing[doc.id] = (row, digest, meta_json, doc.title, doc.text)
+            if also is not None:
+                also()
         return counts
 
     def delete(self, ids: Sequence[str]) -> int:
         """Delete documents by id in one transaction; returns how many existed."""
         with self.db.transaction():
-            existing = self._existing(list(ids))
-            for row, _hash, _meta, title, text in existing.values():
-                self._delete_row(row, title, text)
+            return self.delete_in_transaction(ids)
+
+    def delete_in_transaction(self, ids: Sequence[str]) -> int:
+        """Delete by id inside a transaction the caller holds."""
+        existing = self._existing(list(ids))
+        for row, _hash, _meta, title, text in existing.values():
+            self._delete_row(row, title, text)
         return len(existing)
+
+    # -- file bookkeeping for folder indexing ---------------------------------------------
+    def tracked_files(self) -> dict[str, tuple[str, int, int, list[str]]]:
+        """path -> (hash, size, mtime_ns, doc_ids) for files indexed into this collection."""
+        return {path: (h, size, mtime, json.loads(ids)) for path, h, size, mtime, ids in self.conn.execute(
+            "SELECT path, hash, size, mtime_ns, doc_ids FROM files WHERE collection_id = ?", (self.cid,))}
+
+    def track_file(self, path: str, digest: str, size: int, mtime_ns: int, doc_ids: Sequence[str]) -> None:
+        """Record a file (inside the caller's transaction)."""
+        self.conn.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)",
+                          (self.cid, path, digest, size, mtime_ns, json.dumps(list(doc_ids))))
+
+    def untrack_file(self, path: str) -> None:
+        self.conn.execute("DELETE FROM files WHERE collection_id = ? AND path = ?", (self.cid, path))
 
     def prune_changes(self, upto_seq: int) -> None:
         """Forget change-log entries a saved index already covers (readers behind reload)."""

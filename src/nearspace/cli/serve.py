@@ -1,0 +1,61 @@
+"""``nearspace serve``: the HTTP API, OpenAI-compatible embeddings and the search page."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from nearspace.cli.app import PrecisionOpt, StoreOpt, _stderr, _where, app
+
+
+@app.command()
+def serve(ctx: typer.Context,
+          host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; anything but loopback needs an API key."),
+          port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port (0: any free port)."),
+          store: Optional[Path] = StoreOpt,
+          api_key: Optional[str] = typer.Option(None, "--api-key", envvar="NEARSPACE_API_KEY", show_default=False,
+                                                help="Require 'Authorization: Bearer KEY' on every endpoint but "
+                                                     "/health and the page; env NEARSPACE_API_KEY (preferred: "
+                                                     "command lines are visible to other users)."),
+          max_body_mb: float = typer.Option(10.0, "--max-body-mb", min=0.001, help="Largest request body, in MB (413 above)."),
+          max_batch: int = typer.Option(2048, "--max-batch", min=1, help="Most documents or embedding inputs per request."),
+          max_k: int = typer.Option(1000, "--max-k", min=1, help="Largest k a search may ask for."),
+          readers: int = typer.Option(4, "--readers", min=1, help="Threads serving searches and reads."),
+          graceful: float = typer.Option(30.0, "--graceful-timeout", min=0,
+                                         help="Seconds to let in-flight requests finish after SIGTERM/SIGINT."),
+          access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="Log every request."),
+          precision: str = PrecisionOpt) -> None:
+    """Serve a store over HTTP: /v1/embeddings (OpenAI-compatible), collections and search, and a search page at /."""
+    store, _ = _where(ctx, store, None)
+    from nearspace.server.config import MB, ServerConfig, is_loopback
+
+    config = ServerConfig(store=store, api_key=api_key, max_body_bytes=int(max_body_mb * MB),
+                          max_batch=max_batch, max_k=max_k, readers=readers, precision=precision)
+    if config.api_key is None and not is_loopback(host):
+        # checked before anything loads, so the refusal is immediate (main() prints it as one line)
+        from nearspace.errors import InputError
+
+        raise InputError(f"refusing to serve on {host} without an API key: anyone who can reach it could read and "
+                    "change the store; set NEARSPACE_API_KEY (or --api-key), or bind 127.0.0.1")
+    import uvicorn
+
+    from nearspace.server.app import create_app
+    from nearspace.server.engine import Engine
+
+    err = _stderr()
+    engine = Engine(config)  # opens the store and loads the model now: a bad store is a one-line error
+    names = engine.list_collection_names()
+    app_ = create_app(config, engine=engine)
+    shown = f"[{host}]" if ":" in host else host
+    err.print(f"nearspace: serving {config.store} ({', '.join(names) or 'no collections yet'}) at "
+              f"http://{shown}:{port}/ ; API key {'required' if config.api_key else 'not required (loopback only)'}",
+              highlight=False, soft_wrap=True)
+    server = uvicorn.Server(uvicorn.Config(app_, host=host, port=port, access_log=access_log, log_level="info",
+                                           timeout_graceful_shutdown=graceful, lifespan="on"))
+    try:
+        server.run()  # SIGTERM/SIGINT: stop accepting, finish in-flight requests, then close the store
+    finally:
+        engine.close()
+    if not server.started:
+        raise typer.Exit(1)

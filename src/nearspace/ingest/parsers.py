@@ -1,0 +1,176 @@
+"""File parsers: turn one file into sections of text that keep their structure.
+
+A section is a run of text under one heading path (Markdown, HTML and .docx headings) or
+on one PDF page. Offsets and line numbers are relative to the text the parser extracted
+(for .txt and .md that is the file itself).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ParseError(Exception):
+    """The file cannot be turned into text (corrupt, encrypted, binary, not UTF-8...)."""
+
+
+@dataclass
+class Section:
+    text: str
+    headings: list[str] = field(default_factory=list)
+    page: int | None = None
+    offset: int = 0  # character offset of ``text`` in the extracted document
+    line: int = 1  # line number of ``text``'s first character
+
+
+@dataclass
+class ParsedFile:
+    kind: str
+    sections: list[Section]
+    full_text: str
+
+
+PARSED_SUFFIXES = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown",
+                   ".html": "html", ".htm": "html", ".pdf": "pdf", ".docx": "docx"}
+_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+
+
+def decode_utf8(raw: bytes, where: str) -> str:
+    if b"\x00" in raw[:8192]:
+        raise ParseError("binary content (NUL bytes), not text")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"not valid UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})") from None
+    return text.lstrip("\ufeff")
+
+
+def parse_file(path: Path, raw: bytes) -> ParsedFile:
+    kind = PARSED_SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise ParseError(f"unsupported file type {path.suffix or '(none)'}")
+    if not raw.strip():
+        raise ParseError("empty file")
+    if kind == "text":
+        text = decode_utf8(raw, str(path))
+        return ParsedFile(kind, [Section(text)], text)
+    if kind == "markdown":
+        text = decode_utf8(raw, str(path))
+        return ParsedFile(kind, markdown_sections(text), text)
+    if kind == "html":
+        return _html(raw)
+    if kind == "pdf":
+        return _pdf(raw)
+    return _docx(raw)
+
+
+def markdown_sections(text: str) -> list[Section]:
+    """Split Markdown at ATX headings; each section knows its heading path."""
+    sections: list[Section] = []
+    stack: list[tuple[int, str]] = []
+    offset, body_start, body_line = 0, 0, 1
+    in_fence = False
+    lines = text.splitlines(keepends=True)
+
+    def close(end: int) -> None:
+        body = text[body_start:end]
+        if body.strip():
+            sections.append(Section(body, [h for _, h in stack], None, body_start, body_line))
+
+    for number, line in enumerate(lines, start=1):
+        if line.lstrip().startswith(("```", "~~~")):
+            in_fence = not in_fence
+        match = None if in_fence else _HEADING.match(line.rstrip("\r\n"))
+        if match:
+            close(offset)
+            level = len(match.group(1))
+            stack = [(lv, h) for lv, h in stack if lv < level] + [(level, match.group(2).strip())]
+            body_start, body_line = offset + len(line), number + 1
+        offset += len(line)
+    close(len(text))
+    return sections
+
+
+def _html(raw: bytes) -> ParsedFile:
+    try:
+        import trafilatura
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise ParseError(f"HTML support needs trafilatura: {exc}") from None
+    try:
+        html = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        html = raw.decode("latin-1")  # HTML declares its own charset; trafilatura copes with either
+    # main content only (navigation, footers, cookie banners dropped), headings kept as Markdown
+    text = trafilatura.extract(html, output_format="markdown", include_comments=False,
+                               include_tables=True, favor_recall=True) or ""
+    if not text.strip():
+        raise ParseError("no main text found in the HTML")
+    return ParsedFile("html", markdown_sections(text), text)
+
+
+def _pdf(raw: bytes) -> ParsedFile:
+    import io
+    import logging
+
+    try:
+        from pypdf import PdfReader
+        from pypdf.errors import PdfReadError
+    except ImportError as exc:  # pragma: no cover
+        raise ParseError(f"PDF support needs pypdf: {exc}") from None
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    try:
+        reader = PdfReader(io.BytesIO(raw))
+        if reader.is_encrypted:
+            try:
+                if not reader.decrypt(""):
+                    raise ParseError("encrypted PDF (needs a password)")
+            except ParseError:
+                raise
+            except Exception:
+                raise ParseError("encrypted PDF (needs a password)") from None
+        sections, parts, offset, line = [], [], 0, 1
+        for number, page in enumerate(reader.pages, start=1):
+            text = (page.extract_text() or "").strip()
+            if text:
+                sections.append(Section(text, [], number, offset, line))
+            parts.append(text)
+            offset += len(text) + 2
+            line += text.count("\n") + 2
+    except ParseError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError, RecursionError) as exc:
+        raise ParseError(f"corrupt PDF ({type(exc).__name__}: {str(exc)[:80]})") from None
+    if not sections:
+        raise ParseError("PDF has no extractable text (scanned images need OCR)")
+    return ParsedFile("pdf", sections, "\n\n".join(parts))
+
+
+def _docx(raw: bytes) -> ParsedFile:
+    import io
+    import zipfile
+
+    try:
+        import docx
+    except ImportError as exc:  # pragma: no cover
+        raise ParseError(f".docx support needs python-docx: {exc}") from None
+    try:
+        document = docx.Document(io.BytesIO(raw))
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise ParseError(f"corrupt .docx ({type(exc).__name__})") from None
+    lines = []
+    for paragraph in document.paragraphs:
+        style = (paragraph.style.name or "") if paragraph.style is not None else ""
+        text = paragraph.text.strip()
+        if not text:
+            continue
+        if style.startswith("Heading") and style[7:].strip().isdigit():
+            lines.append("#" * min(6, int(style[7:])) + " " + text)
+        elif style == "Title":
+            lines.append("# " + text)
+        else:
+            lines.append(text)
+    text = "\n\n".join(lines)
+    if not text.strip():
+        raise ParseError("the .docx holds no text")
+    return ParsedFile("docx", markdown_sections(text), text)

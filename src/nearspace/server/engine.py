@@ -1,0 +1,134 @@
+"""Store access for the server: one writer thread, a pool of reader threads, one shared model.
+
+SQLite allows one writer at a time, and a ``sqlite3`` connection must not run two
+transactions at once, so every write (create collection, add, upsert, delete) is queued
+to a single writer thread that owns its own connection: concurrent requests are applied one
+after another, each batch in one ``BEGIN IMMEDIATE`` transaction, and none is lost.
+Searches and reads run on reader threads, each with its own connection and its own
+in-memory vector index (WAL mode: readers never block the writer and never see half a
+batch; each index catches up from the change log before every search).
+
+The model is loaded once and shared. Its tokenizer is not safe to call from two threads
+at once, and two concurrent forward passes only fight over the same cores, so calls to it
+are serialised by a lock.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Sequence, TypeVar
+
+import numpy as np
+
+from nearspace.api import Collection, Store, open_store
+from nearspace.encoders import DEFAULT_ENCODER, load_encoder
+from nearspace.encoders.registry import canonical_name
+from nearspace.server.config import ServerConfig
+
+T = TypeVar("T")
+
+
+class SharedEncoder:
+    """The bundled encoder behind a lock (same vectors as ``load_encoder().encode``)."""
+
+    def __init__(self, precision: str = "auto") -> None:
+        self.inner = load_encoder(DEFAULT_ENCODER, precision=precision)
+        self.name: str = self.inner.name
+        self.dim: int = self.inner.dim
+        self._lock = threading.Lock()
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64,
+               show_progress: bool | None = None) -> np.ndarray:
+        with self._lock:
+            return self.inner.encode(texts, batch_size=batch_size, show_progress=False)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens the model reads per text (special tokens included, after truncation)."""
+        inner: Any = self.inner
+        with self._lock:
+            ids = inner.tokenizer(list(texts), truncation=True, max_length=inner.max_seq_length)["input_ids"]
+        return [len(row) for row in ids]
+
+    def encode_with_usage(self, texts: Sequence[str]) -> tuple[np.ndarray, int]:
+        return self.encode(texts), sum(self.count_tokens(texts))
+
+
+class Engine:
+    """Runs store work on the right thread and hands results back to the event loop."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.encoder = SharedEncoder(config.precision)
+        self._local = threading.local()
+        self._stores: list[Store] = []
+        self._stores_lock = threading.Lock()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nearspace-writer")
+        self._readers = ThreadPoolExecutor(max_workers=config.readers, thread_name_prefix="nearspace-reader")
+        self._closed = False
+        # open (and create) the store now, so a bad path fails at startup, not at the first request
+        self._writer.submit(self._store).result()
+
+    # -- threads ------------------------------------------------------------------------------
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._readers, functools.partial(fn, *args))
+
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._writer, functools.partial(fn, *args))
+
+    async def compute(self, fn: Callable[..., T], *args: Any) -> T:
+        """Work that touches no store (encoding for /v1/embeddings) on a reader thread."""
+        return await self.read(fn, *args)
+
+    def close(self) -> None:
+        """Finish queued writes, then close every connection (called after the last request)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+        with self._stores_lock:
+            for store in self._stores:
+                store.close()
+            self._stores.clear()
+
+    # -- per-thread store and collections --------------------------------------------------------
+    def _store(self) -> Store:
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = open_store(self.config.store, precision=self.config.precision)
+            self._local.store = store
+            self._local.collections = {}
+            with self._stores_lock:
+                self._stores.append(store)
+        return store
+
+    def collection(self, name: str, *, create: bool = False) -> Collection:
+        """This thread's handle on collection ``name`` (CollectionNotFound unless ``create``)."""
+        store = self._store()
+        cached: dict[str, Collection] = self._local.collections
+        if name in cached:
+            return cached[name]
+        if name in store.list_collections():
+            # collections built with the bundled model share the locked encoder; others load their own
+            stored_encoder = store.db.collection(name).encoder
+            shared = canonical_name(stored_encoder) == canonical_name(self.encoder.name)
+            coll = store.collection(name, encoder=self.encoder if shared else None, create=False)
+        elif create:
+            coll = store.collection(name, encoder=self.encoder)
+        else:
+            coll = store.get_collection(name)  # raises CollectionNotFound with the known names
+        cached[name] = coll
+        return coll
+
+    def list_collection_names(self) -> list[str]:
+        return self._store().list_collections()
+
+    def list_collections(self) -> list[dict[str, Any]]:
+        store = self._store()
+        out = []
+        for name in store.list_collections():
+            data = store.db.collection(name)
+            out.append({"name": name, "count": data.count(), "encoder": data.encoder, "dim": data.dim})
+        return out

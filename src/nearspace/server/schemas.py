@@ -1,0 +1,291 @@
+"""Request and response bodies; they are also the OpenAPI schema at ``/openapi.json``.
+
+Request models that carry a configurable limit (batch size, ``k``) are built per app by
+``request_models`` so the published schema states the limits this server enforces.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+#: JSON nesting allowed in metadata and filters (deeper input is refused, never a crash)
+MAX_DEPTH = 32
+#: values allowed in one ``where`` filter: SQLite caps a compound SELECT at 500 terms
+MAX_FILTER_VALUES = 256
+INT64 = 2 ** 63
+
+
+# -- errors --------------------------------------------------------------------------------------
+class ErrorDetail(BaseModel):
+    message: str = Field(description="What was wrong, in one line.")
+    type: str = Field(description="Error class, e.g. invalid_request_error, authentication_error, not_found_error.")
+    param: str | None = Field(None, description="The offending field, when there is one.")
+    code: str | None = Field(None, description="Machine-readable code, e.g. model_not_found, request_too_large.")
+
+
+class ErrorResponse(BaseModel):
+    """Every error: OpenAI's shape, so OpenAI clients raise their usual exceptions."""
+
+    error: ErrorDetail
+
+
+# -- input checks shared by the request models ---------------------------------------------------
+def check_json(value: Any, where: str, depth: int = 0) -> None:
+    """Refuse what JSON can carry but SQLite and the tokenizer cannot: lone surrogates,
+    integers beyond 64 bits, NaN/Infinity, and absurd nesting. Raises ValueError."""
+    if depth > MAX_DEPTH:
+        raise ValueError(f"{where}: nested more than {MAX_DEPTH} levels deep")
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{where}: text is not valid Unicode (it contains a lone surrogate)") from None
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, int):
+        if not -INT64 <= value < INT64:
+            raise ValueError(f"{where}: integer {value} does not fit in 64 bits")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{where}: numbers must be finite")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_json(key, f"{where} key", depth + 1)
+            check_json(item, f"{where}.{key}", depth + 1)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            check_json(item, f"{where}[{i}]", depth + 1)
+
+
+def check_text(value: str, what: str) -> str:
+    check_json(value, what)
+    if not value.strip():
+        raise ValueError(f"{what} is empty or only whitespace")
+    if "\x00" in value:
+        raise ValueError(f"{what} contains NUL characters")
+    return value
+
+
+def _count_values(value: Any) -> int:
+    if isinstance(value, dict):
+        return sum(_count_values(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(_count_values(v) for v in value)
+    return 1
+
+
+# -- documents -----------------------------------------------------------------------------------
+class DocumentIn(BaseModel):
+    id: str = Field(min_length=1, max_length=1024, description="Unique within the collection.")
+    text: str = Field(min_length=1, description="The text to embed and index (with the title, if any).")
+    title: str = Field("", description="Optional title, embedded and indexed with the text.")
+    metadata: dict[str, Any] = Field(default_factory=dict,
+                                     description="Any JSON object; filterable with `where` in search.")
+    vector: list[float] | None = Field(
+        None, description="A precomputed embedding (for example from /v1/embeddings) with the collection's "
+                          "dimension; when absent the server embeds the text. All documents of a batch "
+                          "carry one, or none does.")
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        return check_text(value, "id")
+
+    @field_validator("text")
+    @classmethod
+    def _text(cls, value: str) -> str:
+        return check_text(value, "text")
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str) -> str:
+        check_json(value, "title")
+        if "\x00" in value:
+            raise ValueError("title contains NUL characters")
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
+        check_json(value, "metadata")
+        return value
+
+    @field_validator("vector")
+    @classmethod
+    def _vector(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and not all(math.isfinite(x) and abs(x) < 3.4e38 for x in value):
+            raise ValueError("vector values must be finite float32 numbers")
+        return value
+
+
+class DocumentOut(BaseModel):
+    id: str
+    text: str
+    title: str
+    metadata: dict[str, Any]
+
+
+class WriteResponse(BaseModel):
+    collection: str
+    added: int = Field(description="New ids.")
+    updated: int = Field(description="Ids whose text or title changed (re-embedded).")
+    metadata: int = Field(description="Ids whose metadata alone changed (not re-embedded).")
+    unchanged: int = Field(description="Identical documents, skipped.")
+    count: int = Field(description="Documents in the collection after the write.")
+
+
+class DeleteResponse(BaseModel):
+    collection: str
+    id: str
+    deleted: bool
+    count: int = Field(description="Documents in the collection after the delete.")
+
+
+class CollectionInfo(BaseModel):
+    name: str
+    count: int
+    encoder: str
+    dim: int
+
+
+class CollectionsResponse(BaseModel):
+    collections: list[CollectionInfo]
+
+
+# -- search --------------------------------------------------------------------------------------
+class SearchHit(BaseModel):
+    id: str
+    score: float = Field(description="The mode's score: cosine (dense), BM25 (keyword) or fused (hybrid).")
+    text: str
+    title: str
+    metadata: dict[str, Any]
+    ranks: dict[str, int | None] = Field(description="Where each mode that ran placed this document (null: not in its list).")
+    scores: dict[str, float | None] = Field(description="Each mode's own score for this document.")
+
+
+class SearchResponse(BaseModel):
+    results: list[SearchHit]
+
+
+# -- embeddings (OpenAI) ---------------------------------------------------------------------------
+class Embedding(BaseModel):
+    object: Literal["embedding"] = "embedding"
+    index: int
+    embedding: Union[list[float], str] = Field(
+        description="float: a list of numbers; base64: little-endian float32 bytes, base64-encoded.")
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingsResponse(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Embedding]
+    model: str
+    usage: Usage
+
+
+class Model(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int = 0
+    owned_by: str = "nearspace"
+    dimensions: int = Field(description="Length of the vectors this model returns.")
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Model]
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    model: str
+    auth: bool = Field(description="Whether the API endpoints require a bearer key.")
+
+
+# -- request models carrying this server's limits ---------------------------------------------
+@dataclass(frozen=True)
+class RequestModels:
+    embeddings: type[BaseModel]
+    write: type[BaseModel]
+    search: type[BaseModel]
+
+
+def request_models(max_batch: int, max_k: int) -> RequestModels:
+    class EmbeddingsRequest(BaseModel):
+        """OpenAI's embeddings request (token-array inputs are not supported)."""
+
+        model_config = ConfigDict(title="EmbeddingsRequest")
+        input: Union[str, list[str]] = Field(
+            description=f"A text, or a list of 1 to {max_batch} texts.",
+            json_schema_extra={"anyOf": [{"type": "string", "minLength": 1},
+                                         {"type": "array", "items": {"type": "string", "minLength": 1},
+                                          "minItems": 1, "maxItems": max_batch}]})
+        model: str = Field(description="Encoder name, as listed by GET /v1/models.")
+        encoding_format: Literal["float", "base64"] = "float"
+        dimensions: int | None = Field(None, ge=1, description="Must equal the model's dimension if given.")
+        user: str | None = None
+
+        @field_validator("input")
+        @classmethod
+        def _input(cls, value: str | list[str]) -> str | list[str]:
+            texts = [value] if isinstance(value, str) else value
+            if not texts:
+                raise ValueError("input is an empty list; give at least one text")
+            if len(texts) > max_batch:
+                raise ValueError(f"input has {len(texts)} texts; this server takes at most {max_batch} per request")
+            for i, text in enumerate(texts):
+                check_json(text, f"input[{i}]")
+                if not text:
+                    raise ValueError(f"input[{i}] is an empty string")
+            return value
+
+    class WriteRequest(BaseModel):
+        model_config = ConfigDict(title="WriteRequest")
+        documents: list[DocumentIn] = Field(min_length=1, max_length=max_batch,
+                                            description=f"1 to {max_batch} documents, written in one transaction.")
+        mode: Literal["upsert", "add"] = Field(
+            "upsert", description="upsert: insert or replace by id; add: refuse (409) ids already stored.")
+
+        @model_validator(mode="after")
+        def _vectors(self) -> "WriteRequest":
+            carried = {doc.vector is not None for doc in self.documents}
+            if len(carried) > 1:
+                raise ValueError("either every document carries a vector or none does")
+            return self
+
+    class SearchRequest(BaseModel):
+        model_config = ConfigDict(title="SearchRequest")
+        query: str = Field(min_length=1, description="What to look for.")
+        k: int = Field(10, ge=1, le=max_k, description=f"Number of results (1 to {max_k}).")
+        mode: Literal["dense", "keyword", "hybrid"] = "hybrid"
+        where: dict[str, Any] | None = Field(
+            None, description='Metadata filter, e.g. {"topic": "ml", "year": {"$gte": 2020}}; '
+                              "operators $eq $ne $in $nin $gt $gte $lt $lte $and $or.")
+
+        @field_validator("query")
+        @classmethod
+        def _query(cls, value: str) -> str:
+            return check_text(value, "query")
+
+        @field_validator("where")
+        @classmethod
+        def _where(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+            if value is not None:
+                check_json(value, "where")
+                if _count_values(value) > MAX_FILTER_VALUES:
+                    raise ValueError(f"where has more than {MAX_FILTER_VALUES} values")
+            return value
+
+    return RequestModels(EmbeddingsRequest, WriteRequest, SearchRequest)
+
+
+__all__ = ["ErrorResponse", "ErrorDetail", "DocumentIn", "DocumentOut", "WriteResponse", "DeleteResponse",
+           "CollectionInfo", "CollectionsResponse", "SearchHit", "SearchResponse", "Embedding", "Usage",
+           "EmbeddingsResponse", "Model", "ModelList", "Health", "RequestModels", "request_models"]

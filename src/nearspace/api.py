@@ -252,6 +252,17 @@ class Collection:
         return search(self.data, self.index, embed, query, k=k, mode=mode, where=where,
                       weights=weights, fusion=chosen, diversity=diversity)
 
+    def ask(self, question: str, *, k: int = 5, budget: int = 1000, where: dict[str, Any] | None = None,
+            generate: bool = False):
+        """Context for a language model: passages with citations plus an extractive answer.
+
+        See ``nearspace.rag.ask``; ``generate=True`` also asks the chat endpoint named by
+        ``NEARSPACE_LLM_URL``.
+        """
+        from nearspace.rag.ask import ask
+
+        return ask(self, question, k=k, budget=budget, where=where, generate=generate)
+
     def embed_queries(self, queries: Sequence[str], *, use_adapter: bool = True) -> np.ndarray:
         """Query vectors as search uses them (adapter applied when one is stored)."""
         vectors = self.encoder.encode(list(queries), show_progress=False)

@@ -189,6 +189,36 @@ def _print_results(query: str, results: dict) -> None:
 
 
 @app.command()
+def ask(ctx: typer.Context, question: str = typer.Argument(..., help="The question."),
+        k: int = typer.Option(5, "--k", "-k", min=1, max=100, help="Passages at most."),
+        budget: int = typer.Option(1000, "--budget", min=16, help="Token budget for all passages."),
+        output: str = typer.Option("text", "--format", help="text, markdown or json."),
+        where: Optional[List[str]] = typer.Option(None, "--where", "-w", help="Metadata filter (as in search)."),
+        generate: bool = typer.Option(False, "--generate", help="Answer with the LLM at NEARSPACE_LLM_URL."),
+        store: Optional[Path] = StoreOpt, collection: Optional[str] = CollectionOpt) -> None:
+    """Retrieve context for a question: cited passages and the most relevant sentences."""
+    from nearspace.store.filters import parse_cli_filter
+
+    if output not in ("text", "markdown", "json"):
+        raise _fail(f"--format must be text, markdown or json, got {output!r}")
+    store, collection = _where(ctx, store, collection)
+    filters = [parse_cli_filter(w) for w in where or []]
+    where_obj = None if not filters else filters[0] if len(filters) == 1 else {"$and": filters}
+    with _open(store) as opened:
+        answer = opened.get_collection(collection).ask(question, k=k, budget=budget, where=where_obj,
+                                                       generate=generate)
+    if output == "json":
+        typer.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return
+    from nearspace.rag.render import render_markdown, render_text
+
+    if output == "markdown":
+        typer.echo(render_markdown(answer))
+    else:
+        _stdout().print(render_text(answer))
+
+
+@app.command()
 def delete(ctx: typer.Context, ids: List[str] = typer.Argument(..., help="Document ids to delete."),
            store: Optional[Path] = StoreOpt, collection: Optional[str] = CollectionOpt) -> None:
     """Delete documents by id."""

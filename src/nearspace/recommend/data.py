@@ -442,8 +442,8 @@ def load_items(path: str | Path, *, id_col: str | None = None, title_col: str | 
     ``movies.dat``/``movies.csv``, or any CSV/TSV/JSONL/Parquet with an id column and some of
     title, description/text and genres; other columns become metadata.
 
-    The embedded text is ``"<title>. Genres: a, b. <description>"``; metadata holds ``title``,
-    ``genres`` (a list, so ``genres=Comedy`` filters match) and ``year`` when one is found.
+    The embedded text is ``"<title> Genres: a, b. <description>"``; metadata holds ``genres``
+    (a list, so ``genres=Comedy`` filters match) and ``year`` when one is found.
     """
     path = Path(path)
     names, rows, fmt = read_records(path, encoding=encoding,
@@ -528,22 +528,16 @@ def _movielens_items(path: Path, rows: list[tuple[int, list[Any]]]) -> ItemData:
 
 def _add(out: ItemData, item: str, title: str, body: str, genres: list[str], meta: dict[str, Any]) -> None:
     meta = dict(meta)
-    if title:
-        meta["title"] = title
-        match = _YEAR.search(title)
-        if match and "year" not in meta:
-            meta["year"] = int(match.group(1))
+    match = _YEAR.search(title) if title else None
+    if match and "year" not in meta:
+        meta["year"] = int(match.group(1))
     if genres:
         meta["genres"] = genres
-    parts = [title.rstrip(".") + "." if title else ""]
-    if genres:
-        parts.append(f"Genres: {', '.join(genres)}.")
-    if body:
-        parts.append(body)
-    text = " ".join(p for p in parts if p) or item
+    # embedded as "<title> Genres: a, b. <description>" (the store prefixes the title)
+    text = " ".join(p for p in (f"Genres: {', '.join(genres)}." if genres else "", body) if p)
     out.ids.append(item)
     out.titles.append(title)
-    out.texts.append(text)
+    out.texts.append(text if text or title else item)
     out.metadatas.append(meta)
 
 

@@ -139,6 +139,6 @@ def server(tmp_path_factory, encoder, example_docs, example_vectors) -> Iterator
 def keyed_server(tmp_path_factory, encoder, example_docs, example_vectors) -> Iterator[Server]:
     store = tmp_path_factory.mktemp("keyed") / "store.db"
     index_examples(store, encoder, example_docs, example_vectors)
-    served = start_server(store, api_key=API_KEY)
+    served = start_server(store, *LIMITS, api_key=API_KEY)
     yield served
     assert served.stop() == 0, served.log_tail()

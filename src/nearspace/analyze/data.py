@@ -44,14 +44,36 @@ class CollectionView:
 
 def load_collection(collection) -> CollectionView:
     """Every document of ``collection`` with its stored vector (nothing is re-encoded)."""
-    collection.index.refresh()
-    rows, matrix = collection.index.rows, collection.index.matrix
-    docs = collection.data.rows_to_documents([int(r) for r in rows])
-    present = [i for i, r in enumerate(rows) if int(r) in docs]  # rows deleted since refresh are dropped
-    chosen = [docs[int(rows[i])] for i in present]
+    data = collection.data
+    # read in one snapshot so vectors, documents and the sequence number agree; straight from
+    # SQLite rather than the search index, which would build an HNSW graph on large collections
+    with _read_snapshot(data.conn):
+        seq = data.last_seq()
+        rows, matrix = data.vectors()
+        docs = data.rows_to_documents([int(r) for r in rows])
+    chosen = [docs[int(r)] for r in rows]
     return CollectionView(collection.name, [d.id for d in chosen], [d.text for d in chosen],
                           [d.title for d in chosen], [d.metadata for d in chosen],
-                          np.ascontiguousarray(matrix[present], dtype=np.float32), collection.data.last_seq())
+                          np.ascontiguousarray(matrix, dtype=np.float32), seq)
+
+
+class _read_snapshot:
+    """A deferred read transaction: in WAL mode every query inside sees the same commit,
+    and writers in other processes are not blocked."""
+
+    def __init__(self, conn) -> None:
+        self.conn = conn
+        self.own = False
+
+    def __enter__(self):
+        self.own = not self.conn.in_transaction
+        if self.own:
+            self.conn.execute("BEGIN")
+        return self.conn
+
+    def __exit__(self, *exc) -> None:
+        if self.own:
+            self.conn.execute("COMMIT")
 
 
 def require_size(n: int, minimum: int, what: str) -> None:

@@ -68,6 +68,13 @@ def evaluate(ctx: typer.Context,
             _stdout().print(f"{file}: Spearman {result['spearman']:.4f}, Pearson {result['pearson']:.4f} "
                             f"over {result['pairs']} pairs")
         return
+    if target == "recs":
+        if file is None:
+            raise _fail("usage: nearspace eval recs FILE [--split temporal|random] [--json]")
+        from nearspace.cli.recommend import eval_recs
+
+        eval_recs(ctx, file, split, as_json, store, collection, precision)
+        return
     from nearspace.evaluate.retrieval import evaluate_modes
 
     dataset, coll, opened = _prepare(ctx, Path(target), store, collection, precision)

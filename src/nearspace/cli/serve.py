@@ -1,6 +1,7 @@
 """``nearspace serve``: the HTTP API, OpenAI-compatible embeddings and the search page."""
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Optional
 
@@ -48,14 +49,22 @@ def serve(ctx: typer.Context,
     names = engine.list_collection_names()
     app_ = create_app(config, engine=engine)
     shown = f"[{host}]" if ":" in host else host
-    err.print(f"nearspace: serving {config.store} ({', '.join(names) or 'no collections yet'}) at "
-              f"http://{shown}:{port}/ ; API key {'required' if config.api_key else 'not required (loopback only)'}",
+    where = f"http://{shown}:{port}/" if port else f"{shown}, on a free port (below)"
+    err.print(f"nearspace: serving {config.store} ({', '.join(names) or 'no collections yet'}) at {where}; "
+              f"API key {'required' if config.api_key else 'not required (loopback only)'}",
               highlight=False, soft_wrap=True)
     server = uvicorn.Server(uvicorn.Config(app_, host=host, port=port, access_log=access_log, log_level="info",
                                            timeout_graceful_shutdown=graceful, lifespan="on"))
+    stopped_by: list[int] = []
+    # uvicorn re-raises the captured signal once it has shut down; a clean stop on request exits 0
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda number, frame: stopped_by.append(number))
     try:
         server.run()  # SIGTERM/SIGINT: stop accepting, finish in-flight requests, then close the store
     finally:
         engine.close()
     if not server.started:
         raise typer.Exit(1)
+    if stopped_by:
+        err.print(f"nearspace: stopped by {signal.Signals(stopped_by[0]).name}; in-flight requests finished, "
+                  "store closed", highlight=False, soft_wrap=True)

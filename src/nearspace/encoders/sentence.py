@@ -67,6 +67,7 @@ class SentenceEncoder:
             from transformers.utils import logging as hf_logging
 
             hf_logging.disable_progress_bar()  # keep stderr for nearspace's own progress
+            hf_logging.set_verbosity_error()  # chunking counts tokens of long texts on purpose
 
             self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
             self.model = SentenceTransformer(str(path), device=self.device, local_files_only=True)

@@ -57,17 +57,16 @@ def citation_for(metadata: dict[str, Any], doc_id: str, lines: tuple[int, int] |
     return source
 
 
-def _merge_neighbours(hits) -> list[dict[str, Any]]:
-    """Group hits into passages: consecutive chunks of one source become one passage."""
+def _runs(hits) -> list[list]:
+    """Group hits into runs: consecutive chunks of one source form one run, best run first."""
     groups: dict[str, list] = {}
-    singles = []
+    runs = []
     for hit in hits:
         meta = hit.metadata
         if meta.get("source") is not None and isinstance(meta.get("chunk"), int):
             groups.setdefault(meta["source"], []).append(hit)
         else:
-            singles.append([hit])
-    runs = []
+            runs.append([hit])
     for chunks in groups.values():
         chunks.sort(key=lambda h: h.metadata["chunk"])
         run = [chunks[0]]
@@ -78,23 +77,24 @@ def _merge_neighbours(hits) -> list[dict[str, Any]]:
                 runs.append(run)
                 run = [hit]
         runs.append(run)
-    out = []
-    for run in runs + singles:
-        text = run[0].text
-        for prev, nxt in zip(run, run[1:]):
-            overlap = prev.metadata.get("end", 0) - nxt.metadata.get("start", 0)
-            text += ("" if overlap > 0 else "\n") + nxt.text[max(overlap, 0):]
-        meta = run[0].metadata
-        lines = pages = None
-        if meta.get("line_start") is not None:
-            lines = (min(h.metadata["line_start"] for h in run), max(h.metadata.get("line_end", 0) for h in run))
-        if meta.get("page") is not None:
-            pages = (min(h.metadata["page"] for h in run), max(h.metadata["page"] for h in run))
-        out.append({"text": text.strip(), "source": meta.get("source") or run[0].id,
-                    "citation": citation_for(meta, run[0].id, lines, pages),
-                    "score": max(h.score for h in run), "ids": [h.id for h in run]})
-    out.sort(key=lambda p: -p["score"])
-    return out
+    runs.sort(key=lambda r: -max(h.score for h in r))
+    return runs
+
+
+def _passage(run) -> Passage:
+    """One passage from a run of chunks, the overlap between neighbours not repeated."""
+    text = run[0].text
+    for prev, nxt in zip(run, run[1:]):
+        overlap = prev.metadata.get("end", 0) - nxt.metadata.get("start", 0)
+        text += ("" if overlap > 0 else "\n") + nxt.text[max(overlap, 0):]
+    meta = run[0].metadata
+    lines = pages = None
+    if meta.get("line_start") is not None:
+        lines = (min(h.metadata["line_start"] for h in run), max(h.metadata.get("line_end", 0) for h in run))
+    if meta.get("page") is not None:
+        pages = (min(h.metadata["page"] for h in run), max(h.metadata["page"] for h in run))
+    return Passage(text.strip(), meta.get("source") or run[0].id, citation_for(meta, run[0].id, lines, pages),
+                   max(h.score for h in run), [h.id for h in run])
 
 
 def ask(collection, question: str, *, k: int = 5, budget: int = 1000, where: dict[str, Any] | None = None,
@@ -109,9 +109,10 @@ def ask(collection, question: str, *, k: int = 5, budget: int = 1000, where: dic
     if k < 1 or budget < 16:
         raise InputError(f"k must be >= 1 and budget >= 16 tokens (got k={k}, budget={budget})")
     hits = collection.search(question, k=candidates or max(4 * k, 20), mode="hybrid", where=where)
-    passages = _merge_neighbours(hits)
+    runs = _runs(hits)
     encoder = collection.encoder
     index = collection.index
+    index.refresh()
     row_of = {doc_id: row for row, doc_id in collection.data.row_ids().items()}
 
     def vector(ids: list[str]) -> np.ndarray:
@@ -119,18 +120,28 @@ def ask(collection, question: str, *, k: int = 5, budget: int = 1000, where: dic
         v = index.matrix[positions].mean(axis=0) if len(positions) else np.zeros(index.matrix.shape[1])
         return v / (np.linalg.norm(v) or 1.0)
 
-    index.refresh()
-    kept, kept_vectors, used = [], [], 0
-    for passage in passages:
+    def tokens_of(passage: Passage) -> int:
+        return len(encoder.tokenizer(passage.text, add_special_tokens=False)["input_ids"])
+
+    kept: list[Passage] = []
+    kept_vectors: list[np.ndarray] = []
+    used = 0
+    for run in runs:
         if len(kept) >= k:
             break
-        v = vector(passage["ids"])
-        if any(float(v @ other) >= DUPLICATE_COSINE for other in kept_vectors):
-            continue
-        tokens = len(encoder.tokenizer(passage["text"], add_special_tokens=False)["input_ids"])
+        passage = _passage(run)
+        tokens = tokens_of(passage)
+        while used + tokens > budget and len(run) > 1:
+            # too long for what is left: drop the weaker end chunk, keeping the run contiguous
+            run = run[1:] if run[0].score <= run[-1].score else run[:-1]
+            passage = _passage(run)
+            tokens = tokens_of(passage)
         if used + tokens > budget:
             continue
-        kept.append(Passage(**passage))
+        v = vector(passage.ids)
+        if any(float(v @ other) >= DUPLICATE_COSINE for other in kept_vectors):
+            continue
+        kept.append(passage)
         kept_vectors.append(v)
         used += tokens
     sentences = []

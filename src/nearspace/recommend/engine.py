@@ -31,10 +31,22 @@ import numpy as np
 
 from nearspace.errors import InputError
 from nearspace.recommend.data import Interactions, ItemData
-from nearspace.recommend.models import MODELS, ColdItems, Models, Params, fit_models, top_k
+from nearspace.recommend.models import MODELS, ColdItems, Models, Params, blas_single_thread, fit_models, top_k
 
 ARTIFACT = "recommender"
 _cache: dict[tuple, "_State"] = {}
+
+
+def _single_blas(method):
+    """Run a serving method with BLAS on one thread (see ``blas_single_thread``)."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        with blas_single_thread():
+            return method(*args, **kwargs)
+
+    return wrapper
 
 
 @dataclass
@@ -77,6 +89,7 @@ class _State:
     catalogue: list[str]
     cold: ColdItems | None
     row_of: dict[str, int]               # item id -> doc_row in the items collection
+    id_of_row: dict[int, str] | None = None
 
 
 def open_recommender(store: Any, name: str = "default") -> "Recommender":
@@ -110,6 +123,7 @@ class Recommender:
         return f"Recommender(name={self.name!r}, store={str(self.store.path)!r})"
 
     # -- fitting -------------------------------------------------------------------------
+    @_single_blas
     def fit(self, interactions: Interactions, items: ItemData | None = None, *,
             models: Sequence[str] = ("als", "bpr"), params: Params | None = None,
             show_progress: bool | None = None) -> dict[str, Any]:
@@ -172,7 +186,12 @@ class Recommender:
 
     def _write_users(self, fitted: Models, items_collection: Any) -> int:
         """Rewrite the derived ``<name>-users`` view (content profiles, favourite titles)."""
-        users = self.store.collection(self.users_name, encoder=items_collection.encoder)
+        from nearspace.api import Collection
+
+        # same encoder name and dimension as the items (the vectors are given: nothing to load)
+        data = self.store.db.collection(self.users_name, encoder=items_collection.data.encoder,
+                                        dim=items_collection.data.dim, create=True)
+        users = Collection(self.store, data, None)
         titles = {d.id: (d.title or d.text[:60], d.metadata.get("genres") or [])
                   for d in items_collection.data.get(fitted.item_ids) if d is not None}
         ids, texts, metas, vectors = [], [], [], []
@@ -212,7 +231,7 @@ class Recommender:
         if self.items_name not in self.store.list_collections():
             raise InputError(f"no recommender {self.name!r} in {self.store.path}; fit one first "
                              f"(nearspace recommend fit FILE --name {self.name})")
-        data = self.store.db.collection(self.items_name)
+        data = self._data_cache = self.store.db.collection(self.items_name)
         version = data.artifact_version(ARTIFACT)
         if version is None:
             raise InputError(f"recommender {self.name!r} has not been fitted; run nearspace recommend fit FILE")
@@ -223,8 +242,8 @@ class Recommender:
             models = Models.from_bytes(value, meta)
             item_index = {item: i for i, item in enumerate(models.item_ids)}
             cold = None
-            row_of: dict[str, int] = {}
-            if data.count():
+            row_of = {doc_id: row for row, doc_id in data.row_ids().items()}
+            if row_of:
                 from nearspace.recommend.models import _unit
 
                 rows, matrix, row_of = _rows_and_vectors(data)
@@ -258,6 +277,7 @@ class Recommender:
                 "params": asdict(state.models.params)}
 
     # -- operations ----------------------------------------------------------------------
+    @_single_blas
     def recommend(self, user: str, k: int = 10, *, exclude_seen: bool = True, where: dict[str, Any] | None = None,
                   model: str | None = None, liked: Sequence[str] | Mapping[str, float] | None = None,
                   explain: bool = True) -> list[Recommendation]:
@@ -290,6 +310,7 @@ class Recommender:
         return self._rank(state, model, scores, k, items if exclude_seen else None, where, items, values,
                           explained_user, explain)
 
+    @_single_blas
     def recommend_for_items(self, liked: Sequence[str] | Mapping[str, float], k: int = 10, *,
                             where: dict[str, Any] | None = None, model: str | None = None,
                             explain: bool = True) -> list[Recommendation]:
@@ -305,6 +326,7 @@ class Recommender:
         scores = state.models.user_scores(model, items=items, values=values, cold=state.cold)
         return self._rank(state, model, scores, k, items, where, items, values, None, explain)
 
+    @_single_blas
     def explain(self, user: str, item: str, model: str | None = None) -> list[Reason]:
         """Which of ``user``'s items pulled ``item`` in, strongest first."""
         state = self._state()
@@ -317,6 +339,7 @@ class Recommender:
         (contrib,) = state.models.explain(model, [target], row.indices, row.data, state.cold, index)
         return self._reasons(state, row.indices, contrib, limit=len(row.indices))
 
+    @_single_blas
     def similar_items(self, item: str, k: int = 10, *, where: dict[str, Any] | None = None,
                       model: str | None = None) -> list[Recommendation]:
         """Items nearest to ``item``: cosine in the model's item space (ALS for the hybrid,
@@ -344,6 +367,7 @@ class Recommender:
                 scores[models.cold_items] = -np.inf
         return self._rank(state, model, scores, k, np.array([target]), where, None, None, None, False)
 
+    @_single_blas
     def similar_users(self, user: str, k: int = 10, *, model: str | None = None) -> list[Recommendation]:
         """Users nearest to ``user`` by cosine of their collaborative vectors (ALS, or BPR)."""
         state = self._state()
@@ -376,7 +400,7 @@ class Recommender:
                              f"add it with item side data (fit --items) to use it as a cold-start item")
         return index
 
-    def _liked(self, state: _State, liked: Sequence[str] | Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    def _liked(self, state: _State, liked: Sequence[str] | Mapping[str, float | None]) -> tuple[np.ndarray, np.ndarray]:
         if isinstance(liked, str):
             liked = [liked]
         default = float(state.meta.get("liked_value") or 1.0)
@@ -385,6 +409,7 @@ class Recommender:
             raise InputError("give at least one liked item")
         chosen: dict[int, float] = {}
         for item, value in pairs:
+            value = default if value is None else value
             try:
                 number = float(value)
             except (TypeError, ValueError):
@@ -416,11 +441,11 @@ class Recommender:
             return None
         if not isinstance(where, dict):
             raise InputError(f"where must be a filter object such as {{'genres': 'Comedy'}}, got {where!r}")
-        data = self.store.db.collection(self.items_name)
-        rows = data.filter_rows(where)
-        ids = data.row_ids()
-        return np.array(sorted(state.item_index[ids[int(r)]] for r in rows if ids.get(int(r)) in state.item_index),
-                        dtype=np.int64)
+        rows = self._data().filter_rows(where)
+        if state.id_of_row is None:
+            state.id_of_row = {row: doc_id for doc_id, row in state.row_of.items()}
+        ids = [state.id_of_row.get(int(r)) for r in rows]
+        return np.array(sorted(state.item_index[i] for i in ids if i in state.item_index), dtype=np.int64)
 
     def _rank(self, state: _State, model: str, scores: np.ndarray, k: int, exclude: np.ndarray | None,
               where: dict[str, Any] | None, items: np.ndarray | None, values: np.ndarray | None,
@@ -428,25 +453,48 @@ class Recommender:
         if k < 1:
             raise InputError(f"k must be >= 1, got {k}")
         best = top_k(scores, k, exclude=exclude, allowed=self._allowed(state, where))
-        ids = [state.catalogue[i] for i in best]
-        docs = {d.id: d for d in self.store.db.collection(self.items_name).get(ids) if d is not None}
-        reasons: list[list[Reason]] = [[] for _ in best]
+        contributions: list[np.ndarray] = []
         if explain and items is not None and values is not None and len(items) and len(best):
             contributions = state.models.explain(model, best.tolist(), items, values, state.cold, user)
-            reasons = [self._reasons(state, items, c) for c in contributions]
+        picks = [self._top_reasons(c) for c in contributions]
+        wanted = {state.catalogue[i] for i in best}
+        wanted.update(state.catalogue[int(items[j])] for pick in picks for j in pick)  # type: ignore[index]
+        docs = self._docs(wanted)
         n_model = state.models.n_items
         out = []
-        for position, (i, item) in enumerate(zip(best, ids)):
+        for position, i in enumerate(best):
+            item = state.catalogue[i]
             doc = docs.get(item)
+            reasons = []
+            if picks:
+                for j in picks[position]:
+                    source = state.catalogue[int(items[j])]  # type: ignore[index]
+                    reasons.append(Reason(source, docs[source].title if source in docs else "",
+                                          float(contributions[position][j])))
             cold = bool(i >= n_model or state.models.popularity[i] <= 0)
             out.append(Recommendation(item, float(scores[i]), doc.title if doc else "",
-                                      dict(doc.metadata) if doc else {}, reasons[position], cold))
+                                      dict(doc.metadata) if doc else {}, reasons, cold))
         return out
 
+    @staticmethod
+    def _top_reasons(contributions: np.ndarray, limit: int = 3) -> list[int]:
+        order = np.argsort(-contributions, kind="stable")[:limit]
+        return [int(j) for j in order if contributions[j] > 0]
+
+    def _docs(self, ids: Any) -> dict[str, Any]:
+        ids = list(ids)
+        return {d.id: d for d in self._data().get(ids) if d is not None} if ids else {}
+
+    def _data(self) -> Any:
+        data = getattr(self, "_data_cache", None)
+        if data is None:
+            data = self._data_cache = self.store.db.collection(self.items_name)
+        return data
+
     def _reasons(self, state: _State, items: np.ndarray, contributions: np.ndarray, limit: int = 3) -> list[Reason]:
-        order = [j for j in np.argsort(-contributions, kind="stable") if contributions[j] > 0][:limit]
+        order = self._top_reasons(contributions, limit)
         ids = [state.catalogue[int(items[j])] for j in order]
-        docs = {d.id: d for d in self.store.db.collection(self.items_name).get(ids) if d is not None}
+        docs = self._docs(ids)
         return [Reason(item, docs[item].title if item in docs else "", float(contributions[j]))
                 for item, j in zip(ids, order)]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Optional
 
 import numpy as np
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Path as PathParam, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, JSONResponse
@@ -28,7 +28,7 @@ from nearspace.errors import (CollectionNotFound, EncoderMismatch, EncoderUnavai
                               NearspaceError, StoreError)
 from nearspace.server.config import ServerConfig
 from nearspace.server.engine import Engine
-from nearspace.server.schemas import (CollectionsResponse, DeleteResponse, DocumentOut, EmbeddingsResponse,
+from nearspace.server.schemas import (COLLECTION_NAME, WHERE_SCHEMA, CollectionsResponse, DeleteResponse, DocumentOut, EmbeddingsResponse,
                                       ErrorResponse, Health, ModelList, Model, SearchResponse, WriteResponse,
                                       request_models)
 
@@ -164,6 +164,7 @@ def create_app(config: ServerConfig, engine: Optional[Engine] = None) -> FastAPI
         return out
 
     body_errors = (400, 413, 415, 422)
+    Name = PathParam(pattern=COLLECTION_NAME, description="Collection name: letters, digits, '_', '-', '.' (max 64).")
 
     # -- page and health ------------------------------------------------------------------------------
     @app.get("/", include_in_schema=True, response_class=FileResponse, tags=["page"],
@@ -225,7 +226,7 @@ def create_app(config: ServerConfig, engine: Optional[Engine] = None) -> FastAPI
 
     @app.post("/v1/collections/{name}/documents", response_model=WriteResponse,
               responses=responses(404, 409, *body_errors), tags=["collections"])
-    async def write_documents(name: str, body: WriteRequest) -> dict[str, Any]:  # type: ignore[valid-type]
+    async def write_documents(body: WriteRequest, name: str = Name) -> dict[str, Any]:  # type: ignore[valid-type]
         """Add or upsert a batch of documents in one transaction (the collection is created if new).
 
         Writes from all clients go through one writer thread, so concurrent batches are
@@ -234,7 +235,7 @@ def create_app(config: ServerConfig, engine: Optional[Engine] = None) -> FastAPI
 
     @app.get("/v1/collections/{name}/documents/{doc_id:path}", response_model=DocumentOut,
              responses=responses(404), tags=["collections"])
-    async def get_document(name: str, doc_id: str) -> dict[str, Any]:
+    async def get_document(doc_id: str, name: str = Name) -> dict[str, Any]:
         def work() -> dict[str, Any]:
             doc = eng().collection(name).get(doc_id)
             if doc is None:
@@ -245,7 +246,7 @@ def create_app(config: ServerConfig, engine: Optional[Engine] = None) -> FastAPI
 
     @app.delete("/v1/collections/{name}/documents/{doc_id:path}", response_model=DeleteResponse,
                 responses=responses(404), tags=["collections"])
-    async def delete_document(name: str, doc_id: str) -> dict[str, Any]:
+    async def delete_document(doc_id: str, name: str = Name) -> dict[str, Any]:
         def work() -> dict[str, Any]:
             coll = eng().collection(name)
             if coll.get(doc_id) is None:
@@ -257,7 +258,7 @@ def create_app(config: ServerConfig, engine: Optional[Engine] = None) -> FastAPI
 
     @app.post("/v1/collections/{name}/search", response_model=SearchResponse,
               responses=responses(404, *body_errors), tags=["collections"])
-    async def search(name: str, body: SearchRequest) -> dict[str, Any]:  # type: ignore[valid-type]
+    async def search(body: SearchRequest, name: str = Name) -> dict[str, Any]:  # type: ignore[valid-type]
         """Dense, keyword or hybrid search: the same results as `Collection.search` for the same call."""
         def work() -> dict[str, Any]:
             hits = eng().collection(name).search(body.query, k=body.k, mode=body.mode, where=body.where or None)
@@ -333,6 +334,10 @@ def _install_error_handlers(app: FastAPI) -> None:
             message = f"no route {request.method} {request.url.path}"
         elif exc.status_code == 405:
             message = f"method {request.method} is not allowed on {request.url.path}"
+            # Starlette names only the first matching route's methods; a path may have several
+            allowed = sorted({m for route in app.routes if getattr(route, "path_regex", None) is not None
+                              and route.path_regex.match(request.url.path) for m in (route.methods or ())})
+            return reply(405, message, headers={"Allow": ", ".join(allowed)})
         code = "request_too_large" if exc.status_code == 413 else None
         return reply(exc.status_code, message, code=code, headers=getattr(exc, "headers", None))
 
@@ -382,6 +387,7 @@ def _install_openapi(app: FastAPI, config: ServerConfig) -> None:
         if app.openapi_schema:
             return app.openapi_schema
         spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        spec.setdefault("components", {}).setdefault("schemas", {})["Where"] = WHERE_SCHEMA
         if config.api_key:
             spec.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
                 "type": "http", "scheme": "bearer", "description": "NEARSPACE_API_KEY"}

@@ -11,11 +11,15 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from nearspace.store.database import _NAME_RE
+
 #: JSON nesting allowed in metadata and filters (deeper input is refused, never a crash)
 MAX_DEPTH = 32
 #: values allowed in one ``where`` filter: SQLite caps a compound SELECT at 500 terms
 MAX_FILTER_VALUES = 256
 INT64 = 2 ** 63
+#: collection names the store accepts (kept in step with nearspace.store.database)
+COLLECTION_NAME = _NAME_RE.pattern
 
 
 # -- errors --------------------------------------------------------------------------------------
@@ -67,6 +71,28 @@ def check_text(value: str, what: str) -> str:
     if "\x00" in value:
         raise ValueError(f"{what} contains NUL characters")
     return value
+
+
+SCALAR: dict[str, Any] = {"type": ["string", "number", "boolean"]}
+BOUND: dict[str, Any] = {"type": ["string", "number"]}
+#: the filter language of ``nearspace.store.filters`` as JSON Schema (range bounds on one key
+#: must also be all numbers or all strings, which JSON Schema cannot say)
+WHERE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": 'Metadata filter, e.g. {"topic": "ml", "year": {"$gte": 2020}}: a key maps to a value '
+                   "(equality) or to operators; $and/$or take lists of filters. Empty: no filter.",
+    "properties": {op: {"type": "array", "minItems": 1,
+                        "items": {"allOf": [{"$ref": "#/components/schemas/Where"}, {"minProperties": 1}]}}
+                   for op in ("$and", "$or")},
+    "propertyNames": {"pattern": r"^(?:[^$][\s\S]*|\$and|\$or)$"},
+    "additionalProperties": {"anyOf": [
+        SCALAR,
+        {"type": "object", "minProperties": 1, "additionalProperties": False,
+         "properties": {"$eq": SCALAR, "$ne": SCALAR,
+                        "$in": {"type": "array", "minItems": 1, "items": SCALAR},
+                        "$nin": {"type": "array", "minItems": 1, "items": SCALAR},
+                        "$gt": BOUND, "$gte": BOUND, "$lt": BOUND, "$lte": BOUND}}]},
+}
 
 
 def _count_values(value: Any) -> int:
@@ -266,8 +292,7 @@ def request_models(max_batch: int, max_k: int) -> RequestModels:
         k: int = Field(10, ge=1, le=max_k, description=f"Number of results (1 to {max_k}).")
         mode: Literal["dense", "keyword", "hybrid"] = "hybrid"
         where: dict[str, Any] | None = Field(
-            None, description='Metadata filter, e.g. {"topic": "ml", "year": {"$gte": 2020}}; '
-                              "operators $eq $ne $in $nin $gt $gte $lt $lte $and $or.")
+            None, json_schema_extra={"anyOf": [{"$ref": "#/components/schemas/Where"}, {"type": "null"}]})
 
         @field_validator("query")
         @classmethod
@@ -288,4 +313,5 @@ def request_models(max_batch: int, max_k: int) -> RequestModels:
 
 __all__ = ["ErrorResponse", "ErrorDetail", "DocumentIn", "DocumentOut", "WriteResponse", "DeleteResponse",
            "CollectionInfo", "CollectionsResponse", "SearchHit", "SearchResponse", "Embedding", "Usage",
-           "EmbeddingsResponse", "Model", "ModelList", "Health", "RequestModels", "request_models"]
+           "EmbeddingsResponse", "Model", "ModelList", "Health", "RequestModels", "request_models",
+           "WHERE_SCHEMA", "COLLECTION_NAME"]

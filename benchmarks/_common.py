@@ -19,7 +19,7 @@ import numpy as np
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
-DATA_ROOT = Path(os.environ.get("NEARSPACE_BENCH_DATA", "/work/shared/data"))
+DATA_ROOT = Path(os.environ.get("NEARSPACE_BENCH_DATA", REPO_ROOT.parent / "shared" / "data"))
 SCIFACT = DATA_ROOT / "beir" / "scifact"
 NFCORPUS = DATA_ROOT / "beir" / "nfcorpus"
 #: the project's own interpreter and CLI (falls back to the running interpreter)

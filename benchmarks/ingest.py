@@ -117,7 +117,7 @@ def chunked_eval(unchunked_store: Path | None, limit: int | None) -> dict:
     folder = work / "nfcorpus"
     folder.mkdir()
     for rec in records:
-        (folder / f"{rec['_id']}.md").write_text(f"# {rec['title']}\n\n{rec['text']}\n")
+        (folder / f"{rec['id']}.md").write_text(f"# {rec['title']}\n\n{rec['text']}\n")
     store = open_store(work / "chunked.db")
     coll = store.collection("chunked")
     summary = FolderIndexer(coll).index([folder], show_progress=True)

@@ -127,7 +127,8 @@ def fit(ctx: typer.Context, file: Path = typer.Argument(..., help="Interactions:
         return
     seconds = ", ".join(f"{k} {v:.1f}s" for k, v in report["fit_seconds"].items())
     err.print(f"[bold]{name}[/]: fitted {', '.join(report['models'])} on {report['interactions']} interactions "
-              f"({report['users']} users, {report['items']} items; {seconds}; {report['seconds']:.1f}s in all); "
+              f"({report['users']} users, {report['items']} items, {report['described_items']} of them described; "
+              f"{seconds}; {report['seconds']:.1f}s in all); ALS regularization {report['als_regularization']}, "
               f"hybrid weights {report['hybrid_weights']}; stored in {store_path}", highlight=False)
 
 
@@ -257,12 +258,12 @@ def eval_recs(ctx: typer.Context, file: Path, split: str, as_json: bool, store: 
     if as_json:
         typer.echo(json.dumps(results, indent=2))
         if cold is not None:
-            err.print(_cold_text(cold), highlight=False)
+            err.print(_cold_text(cold), highlight=False, soft_wrap=True)
         return
     _recs_table(f"{file.name}: {how} split ({report['test_users']} users, {report['test_interactions']} held-out "
                 f"interactions)", results)
     if cold is not None:
-        _stdout().print(_cold_text(cold), highlight=False)
+        _stdout().print(_cold_text(cold), highlight=False, soft_wrap=True)
 
 
 def _content_vectors(ctx: typer.Context, interactions: Any, items: Any, store: Optional[Path],
@@ -296,10 +297,10 @@ def _recs_table(title: str, results: dict[str, dict[str, float]]) -> None:
 
     table = Table(title=title)
     table.add_column("model")
-    for key in METRIC_KEYS:
-        table.add_column(key, justify="right")
-    table.add_column("nDCG vs popular", justify="right")
-    table.add_column("nDCG vs itemknn", justify="right")
+    for label in ("P@10", "R@10", "nDCG@10", "MAP@10", "coverage"):  # short: fits 80 columns
+        table.add_column(label, justify="right")
+    table.add_column("vs pop", justify="right")
+    table.add_column("vs knn", justify="right")
     base, knn = results["popular"]["ndcg@10"], results["itemknn"]["ndcg@10"]
     for model, metrics in results.items():
         table.add_row(model, *[f"{metrics[k]:.4f}" for k in METRIC_KEYS],

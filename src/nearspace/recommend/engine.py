@@ -31,7 +31,8 @@ import numpy as np
 
 from nearspace.errors import InputError
 from nearspace.recommend.data import Interactions, ItemData
-from nearspace.recommend.models import MODELS, ColdItems, Models, Params, blas_single_thread, fit_models, top_k
+from nearspace.recommend.models import (COLLABORATIVE, MODELS, ColdItems, Models, Params, blas_single_thread,
+                                        fit_models, top_k)
 
 ARTIFACT = "recommender"
 _cache: dict[tuple, "_State"] = {}
@@ -123,7 +124,6 @@ class Recommender:
         return f"Recommender(name={self.name!r}, store={str(self.store.path)!r})"
 
     # -- fitting -------------------------------------------------------------------------
-    @_single_blas
     def fit(self, interactions: Interactions, items: ItemData | None = None, *,
             models: Sequence[str] = ("als", "bpr"), params: Params | None = None,
             show_progress: bool | None = None) -> dict[str, Any]:
@@ -131,10 +131,13 @@ class Recommender:
 
         ``items`` (titles, genres, descriptions) are upserted into ``<name>-items`` and give
         content embeddings: the content model, the hybrid, and cold-start items (described
-        but without interactions). Everything is validated and fitted before anything is
-        written; the model itself is committed in one transaction.
+        but without interactions). Input is validated before anything is written; item
+        documents are upserted first (to the previous model new items are just cold items),
+        then the fitted model commits in one transaction. What ``params`` leaves open (ALS
+        regularisation, hybrid weights) is chosen on a validation split first. BLAS is kept
+        to one thread only around implicit (MiniLM encoding keeps its threads).
         """
-        from nearspace.recommend.evaluate import choose_hybrid_weights
+        from nearspace.recommend.evaluate import tune_on_validation
         from nearspace.recommend.models import _unit
 
         started = time.perf_counter()
@@ -142,6 +145,11 @@ class Recommender:
         params.validate()
         if len(interactions) == 0:
             raise InputError("no interactions to fit on")
+        models = list(models)
+        unknown = [m for m in models if m not in COLLABORATIVE]
+        if unknown:  # checked before anything is written
+            raise InputError(f"unknown collaborative model(s) {', '.join(unknown)}; "
+                             f"choose from {', '.join(COLLABORATIVE)}")
         collection = self.store.collection(self.items_name)
         content = None
         if items is not None:
@@ -157,16 +165,14 @@ class Recommender:
                 if item in row_of:
                     content[position] = matrix[rows[row_of[item]]]
             content = _unit(content)
-        weights_report: dict[str, Any] = {}
-        if "als" in models and params.hybrid_weights is None:
+        tuning: dict[str, Any] = {}
+        if "als" in models and (params.als_regularization is None or params.hybrid_weights is None):
             how = "temporal" if interactions.timestamps is not None else "random"
             try:
-                chosen, grid = choose_hybrid_weights(interactions, np.ones(len(interactions), dtype=bool), how,
-                                                     content, params)
-                weights_report = {"split": how, "validation_ndcg@10": grid}
-            except InputError:  # too little data to validate on: no blending without evidence
-                chosen = [0.0, 0.0]
-            params.hybrid_weights = chosen
+                params, tuning = tune_on_validation(interactions, np.ones(len(interactions), dtype=bool), how,
+                                                    content, params)
+            except InputError:  # too little data to validate on: defaults, and no blending without evidence
+                params.hybrid_weights = params.hybrid_weights or [0.0, 0.0]
         fitted = fit_models(interactions.matrix(), interactions.user_ids, interactions.item_ids, params,
                             models=models, content=content)
         blob, meta = fitted.to_bytes()
@@ -175,12 +181,18 @@ class Recommender:
                     value_kind=interactions.value_kind, described_items=len(described),
                     liked_value=float(np.percentile(values, 90) if interactions.value_kind == "rating"
                                       else np.median(values)),
-                    hybrid_validation=weights_report, summary=interactions.summary())
+                    tuning=tuning, summary=interactions.summary())
         collection.data.put_artifact(ARTIFACT, blob, meta)  # the commit point
-        users_written = self._write_users(fitted, collection) if content is not None else 0
+        if content is not None:
+            users_written = self._write_users(fitted, collection)
+        else:  # no content profiles: a users view from an earlier fit would be stale
+            users_written = 0
+            if self.users_name in self.store.list_collections():
+                self.store.drop_collection(self.users_name)
         return {"name": self.name, "models": fitted.available, "users": fitted.train.shape[0],
                 "items": fitted.n_items, "interactions": int(fitted.train.nnz), "described_items": len(described),
-                "hybrid_weights": fitted.hybrid_weights, "fit_seconds": fitted.fit_seconds,
+                "hybrid_weights": fitted.hybrid_weights, "als_regularization": fitted.params.als_regularization,
+                "fit_seconds": fitted.fit_seconds,
                 "users_collection": self.users_name if users_written else None,
                 "seconds": time.perf_counter() - started}
 

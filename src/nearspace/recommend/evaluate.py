@@ -9,20 +9,20 @@ Items a user interacted with in training are never recommended.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from nearspace.errors import InputError
 from nearspace.recommend.data import Interactions
-from nearspace.recommend.models import Models, Params, fit_models, top_k, zscore
+from nearspace.recommend.models import ALS_REGULARIZATION_GRID, Models, Params, fit_models, top_k, top_k_rows, zscore
 
 METRIC_KEYS = ("precision@10", "recall@10", "ndcg@10", "map@10", "coverage")
 _TREC = {"P_10": "precision@10", "recall_10": "recall@10", "ndcg_cut_10": "ndcg@10", "map_cut_10": "map@10"}
 SPLITS = ("temporal", "random")
-HYBRID_KNN_GRID = (0.0, 0.25, 0.5, 1.0)
-HYBRID_CONTENT_GRID = (0.0, 0.1, 0.2, 0.3)
+HYBRID_KNN_GRID = (0.0, 0.25, 0.5, 1.0, 2.0)
+HYBRID_CONTENT_GRID = (0.0, 0.1, 0.2, 0.3, 0.5)
 
 
 def split(interactions: Interactions, how: str, fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -65,7 +65,8 @@ def ranking_metrics(qrels: Mapping[str, Mapping[str, int]], run: Mapping[str, Se
         raise InputError("no held-out interactions to score")
     scored = {q: {doc: float(len(docs) - i) for i, doc in enumerate(list(docs)[:10])}
               for q, docs in run.items() if q in judged and len(docs)}
-    results = pytrec_eval.RelevanceEvaluator(judged, {"P.10", "recall.10", "ndcg_cut.10", "map_cut.10"}).evaluate(scored)
+    measures = {"P.10", "recall.10", "ndcg_cut.10", "map_cut.10"}
+    results = pytrec_eval.RelevanceEvaluator(judged, measures).evaluate(scored)
     totals = dict.fromkeys(_TREC.values(), 0.0)
     for qid in judged:
         for measure, name in _TREC.items():
@@ -94,10 +95,7 @@ def score_models(models: Models, held_out: Mapping[int, np.ndarray], names: Sequ
         shown: set[int] = set()
         for start in range(0, len(users), batch):
             chunk = users[start:start + batch]
-            scores = models.batch_scores(name, chunk)
-            seen = models.train[chunk]
-            for row, user in enumerate(chunk):
-                best = top_k(scores[row], k, exclude=seen.indices[seen.indptr[row]:seen.indptr[row + 1]])
+            for user, best in zip(chunk, top_k_rows(models.batch_scores(name, chunk), k, models.train[chunk])):
                 run[str(user)] = [str(i) for i in best]
                 shown.update(best.tolist())
         metrics = ranking_metrics(qrels, run)
@@ -106,38 +104,64 @@ def score_models(models: Models, held_out: Mapping[int, np.ndarray], names: Sequ
     return out
 
 
-def choose_hybrid_weights(interactions: Interactions, train: np.ndarray, how: str, content: np.ndarray | None,
-                          params: Params, seed: int = 0) -> tuple[list[float], dict[str, float]]:
-    """Pick the hybrid's item-kNN and content weights by nDCG@10 on a validation split carved
-    out of the training interactions only (the same kind of split), never the test part."""
+def tune_on_validation(interactions: Interactions, train: np.ndarray, how: str, content: np.ndarray | None,
+                       params: Params, seed: int = 0) -> tuple[Params, dict[str, Any]]:
+    """Choose what ``params`` leaves open (None) by nDCG@10 on a validation split carved out
+    of the ``train`` interactions only (the same kind of split), never a test part:
+
+    * the ALS regularisation, from ``ALS_REGULARIZATION_GRID``;
+    * the hybrid's item-kNN and content weights, from ``HYBRID_*_GRID``, with that ALS.
+    """
+    started = time.perf_counter()
+    chosen = Params(**asdict(params))
     sub = _subset(interactions, train)
     how = how if sub.timestamps is not None else "random"
     inner_train, inner_test = split(sub, how, seed=seed + 1)
-    models = fit_models(sub.matrix(inner_train), sub.user_ids, sub.item_ids, params, models=("als",),
-                        content=content)
     held = test_relevance(sub, inner_test)
+    if not held:
+        raise InputError("too few interactions to carve out a validation split")
     users = np.array(sorted(held), dtype=np.int64)
     qrels = {str(u): {str(i): 1 for i in held[u]} for u in users}
-    parts = models.hybrid_parts(users, {"itemknn": 1.0, "content": 1.0})
-    standard = [zscore(scores) for scores, _ in parts]
-    seen = models.train[users]
-    results: dict[str, float] = {}
-    best: tuple[float, list[float]] | None = None
-    for knn_weight in HYBRID_KNN_GRID:
-        for content_weight in (HYBRID_CONTENT_GRID if content is not None else (0.0,)):
-            scores = standard[0] + knn_weight * standard[1]
-            if content is not None:
-                scores = scores + content_weight * standard[2]
-            run = {}
-            for row, user in enumerate(users):
-                top = top_k(scores[row], 10, exclude=seen.indices[seen.indptr[row]:seen.indptr[row + 1]])
-                run[str(user)] = [str(i) for i in top]
-            score = ranking_metrics(qrels, run)["ndcg@10"]
-            results[f"itemknn={knn_weight},content={content_weight}"] = score
-            if best is None or score > best[0] + 1e-9:
-                best = (score, [knn_weight, content_weight])
+    matrix = sub.matrix(inner_train)
+    report: dict[str, Any] = {"split": how, "validation_users": len(users)}
+    grid = [params.als_regularization] if params.als_regularization is not None else ALS_REGULARIZATION_GRID
+    best: tuple[float, Models] | None = None
+    by_reg: dict[str, float] = {}
+    for reg in grid:
+        trial = Params(**{**asdict(params), "als_regularization": reg, "hybrid_weights": [0.0, 0.0]})
+        models = fit_models(matrix, sub.user_ids, sub.item_ids, trial, models=("als",), content=content)
+        score = score_models(models, held, ["als"])["als"]["ndcg@10"]
+        by_reg[str(reg)] = score
+        if best is None or score > best[0] + 1e-9:
+            best = (score, models)
     assert best is not None
-    return best[1], results
+    models = best[1]
+    chosen.als_regularization = models.params.als_regularization
+    if len(grid) > 1:
+        report["als_regularization"] = {"chosen": chosen.als_regularization, "validation_ndcg@10": by_reg}
+    if params.hybrid_weights is None:
+        parts = models.hybrid_parts(users, {"itemknn": 1.0, "content": 1.0})
+        standard = [zscore(scores) for scores, _ in parts]
+        seen = models.train[users]
+        results: dict[str, float] = {}
+        top: tuple[float, list[float]] | None = None
+        for knn_weight in HYBRID_KNN_GRID:
+            for content_weight in (HYBRID_CONTENT_GRID if content is not None else (0.0,)):
+                scores = standard[0] + knn_weight * standard[1]
+                if content is not None:
+                    scores = scores + content_weight * standard[2]
+                run = {str(user): [str(i) for i in ranked]
+                       for user, ranked in zip(users, top_k_rows(scores, 10, seen))}
+                score = ranking_metrics(qrels, run)["ndcg@10"]
+                results[f"itemknn={knn_weight},content={content_weight}"] = score
+                if top is None or score > top[0] + 1e-9:
+                    top = (score, [knn_weight, content_weight])
+        assert top is not None
+        chosen.hybrid_weights = top[1]
+        report["hybrid_weights"] = {"chosen": {"itemknn": top[1][0], "content": top[1][1]},
+                                    "validation_ndcg@10": results}
+    report["seconds"] = time.perf_counter() - started
+    return chosen, report
 
 
 def _subset(interactions: Interactions, mask: np.ndarray) -> Interactions:
@@ -148,36 +172,31 @@ def _subset(interactions: Interactions, mask: np.ndarray) -> Interactions:
 
 def evaluate_split(interactions: Interactions, how: str, *, content: np.ndarray | None = None,
                    params: Params | None = None, models: Sequence[str] = ("als", "bpr"), fraction: float = 0.2,
-                   seed: int = 0, hybrid_weights: Sequence[float] | None = None,
-                   log: Callable[[str], None] | None = None) -> dict[str, Any]:
+                   seed: int = 0, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Fit every model on the training part of one split and score it on the held-out part.
 
-    Returns ``{"results": {model: metrics}, "split": ..., "hybrid": {...}, "fit_seconds": ...}``;
-    the results always include the ``popular`` and ``itemknn`` baselines.
+    What ``params`` leaves open (ALS regularisation, hybrid weights) is chosen on a validation
+    split of the training part first. Returns ``{"results": {model: metrics}, "split": ...,
+    "tuning": ..., "fit_seconds": ...}``; the results always include the ``popular`` and
+    ``itemknn`` baselines.
     """
     params = (params or Params()).validate()
     train, test = split(interactions, how, fraction, seed)
     held = test_relevance(interactions, test)
     info: dict[str, Any] = {"split": how, "holdout_fraction": fraction, "train_interactions": int(train.sum()),
                             "test_interactions": int(test.sum()), "test_users": len(held)}
-    weight_report = None
-    if "als" in models:
-        if hybrid_weights is None and params.hybrid_weights is None:
-            started = time.perf_counter()
-            hybrid_weights, grid = choose_hybrid_weights(interactions, train, how, content, params, seed=seed)
-            weight_report = {"chosen": {"itemknn": hybrid_weights[0], "content": hybrid_weights[1]},
-                             "validation_ndcg@10": grid, "seconds": time.perf_counter() - started}
-            if log:
-                log(f"hybrid weights chosen on a validation split of the training part: itemknn "
-                    f"{hybrid_weights[0]}, content {hybrid_weights[1]}")
-        else:
-            chosen = hybrid_weights if hybrid_weights is not None else params.hybrid_weights
-            weight_report = {"chosen": {"itemknn": chosen[0], "content": chosen[1]}}
+    tuning = None
+    if "als" in models and (params.als_regularization is None or params.hybrid_weights is None):
+        params, tuning = tune_on_validation(interactions, train, how, content, params, seed=seed)
+        if log:
+            log(f"chosen on a validation split of the training part: ALS regularization "
+                f"{params.als_regularization}, hybrid weights itemknn {params.hybrid_weights[0]}, "
+                f"content {params.hybrid_weights[1]}")
     fitted = fit_models(interactions.matrix(train), interactions.user_ids, interactions.item_ids, params,
-                        models=models, content=content, hybrid_weights=hybrid_weights)
+                        models=models, content=content)
     names = ["popular", "itemknn"] + [m for m in ("als", "bpr", "content", "hybrid") if m in fitted.available]
     results = score_models(fitted, held, names, n_catalogue=interactions.n_items)
-    info.update(results=results, fit_seconds=fitted.fit_seconds, hybrid=weight_report)
+    info.update(results=results, fit_seconds=fitted.fit_seconds, tuning=tuning, params=asdict(fitted.params))
     return info
 
 

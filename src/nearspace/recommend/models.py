@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
@@ -21,6 +22,8 @@ from nearspace.errors import InputError
 MODELS = ("popular", "itemknn", "als", "bpr", "content", "hybrid")
 COLLABORATIVE = ("als", "bpr")
 WEIGHTINGS = ("bm25", "rating", "binary")
+ALS_REGULARIZATION_GRID = (0.5, 5.0, 30.0, 100.0)
+DEFAULT_ALS_REGULARIZATION = 30.0  # when fit_models is called without validation
 
 
 @dataclass
@@ -29,7 +32,9 @@ class Params:
     100K training data (never its test part); see benchmarks/recommend.py."""
 
     factors: int = 64
-    als_regularization: float = 30.0
+    # None: chosen at fit time from ALS_REGULARIZATION_GRID on a validation split (the best
+    # value depends on the data's size: 30 on MovieLens 100K, far less on a small log)
+    als_regularization: float | None = None
     als_iterations: int = 15
     # confidence weighting of the interaction values for ALS: BM25 (implicit's own
     # recommendation) damps prolific users and popular items; "rating" uses 1 + alpha * value
@@ -56,6 +61,8 @@ class Params:
             if int(getattr(self, name)) < 1:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("als_regularization", "alpha", "bpr_learning_rate", "bpr_regularization", "content_map_ridge"):
+            if getattr(self, name) is None and name == "als_regularization":
+                continue
             if not float(getattr(self, name)) > 0:
                 raise InputError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.hybrid_weights is not None:
@@ -530,8 +537,27 @@ def top_k(scores: np.ndarray, k: int, exclude: np.ndarray | None = None,
     if candidates.size == 0:
         return candidates
     k = min(k, candidates.size)
-    part = candidates[np.argpartition(-scores[candidates], k - 1)[:k]] if k < candidates.size else candidates
+    if k < candidates.size:
+        # ties at the k-th score go to the lowest item positions, as a stable sort would
+        kth = scores[candidates[np.argpartition(-scores[candidates], k - 1)[k - 1]]]
+        above = candidates[scores[candidates] > kth]
+        part = np.concatenate([above, candidates[scores[candidates] == kth][:k - above.size]])
+    else:
+        part = candidates
     return part[np.lexsort((part, -scores[part]))]
+
+
+def top_k_rows(scores: np.ndarray, k: int, seen=None) -> list[np.ndarray]:
+    """``top_k`` for every row of a users x items matrix at once (evaluation), ``seen`` (a CSR
+    of the same shape) masked. Items scoring -inf are never returned."""
+    scores = np.array(scores, dtype=np.float32, copy=True)
+    if seen is not None and seen.nnz:
+        rows = np.repeat(np.arange(seen.shape[0]), np.diff(seen.indptr))
+        scores[rows, seen.indices] = -np.inf
+    k = min(k, scores.shape[1])
+    ranked = np.argsort(-scores, axis=1, kind="stable")[:, :k]  # stable: ties to the lowest position
+    finite = np.isfinite(np.take_along_axis(scores, ranked, axis=1))
+    return [row[ok] for row, ok in zip(ranked, finite)]
 
 
 def fit_models(train, user_ids: Sequence[str], item_ids: Sequence[str], params: Params | None = None, *,
@@ -542,7 +568,10 @@ def fit_models(train, user_ids: Sequence[str], item_ids: Sequence[str], params: 
     content model, the hybrid and the content -> ALS map used for cold items."""
     import scipy.sparse as sp
 
-    params = (params or Params()).validate()
+    params = Params(**asdict(params)) if params is not None else Params()
+    params.validate()
+    if params.als_regularization is None:
+        params.als_regularization = DEFAULT_ALS_REGULARIZATION
     unknown = [m for m in models if m not in COLLABORATIVE]
     if unknown:
         raise InputError(f"unknown collaborative model(s) {', '.join(unknown)}; choose from {', '.join(COLLABORATIVE)}")
@@ -559,7 +588,10 @@ def fit_models(train, user_ids: Sequence[str], item_ids: Sequence[str], params: 
 
         started = time.perf_counter()
         knn = CosineRecommender(K=params.knn_neighbours, num_threads=params.threads)
-        knn.fit(train, show_progress=False)
+        with warnings.catch_warnings():
+            # implicit 0.7.3 normalises into a COO matrix itself, then warns that it is not CSR
+            warnings.filterwarnings("ignore", message="Method expects CSR input")
+            knn.fit(train, show_progress=False)
         out.knn = sp.csr_matrix(knn.similarity, dtype=np.float32)
         timings["itemknn"] = time.perf_counter() - started
         if "als" in models:

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_STORE := .nearspace/demo.db
 QUERY := how to reduce overfitting in neural networks
 
-.PHONY: install run test bench clean
+.PHONY: install browser run test bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,12 @@ run: install
 	$(BIN)/nearspace --store $(DEMO_STORE) index examples/corpus.jsonl
 	$(BIN)/nearspace --store $(DEMO_STORE) search "$(QUERY)" --mode all --k 5
 
-test: install
+# the server's page is tested in Debian's chromium, driven by Playwright (its own browser download is not used)
+browser: install
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/python -m pip install -q playwright
+
+test: install browser
 	$(BIN)/python -m pytest -q
 
 bench: install

@@ -11,7 +11,7 @@ import hmac
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Optional
+from typing import Any, AsyncIterator, Literal, Optional
 
 import numpy as np
 from fastapi import FastAPI, Path as PathParam, Request
@@ -28,7 +28,7 @@ from nearspace.errors import (CollectionNotFound, EncoderMismatch, EncoderUnavai
                               NearspaceError, StoreError)
 from nearspace.server.config import ServerConfig
 from nearspace.server.engine import Engine
-from nearspace.server.schemas import (COLLECTION_NAME, WHERE_SCHEMA, CollectionsResponse, DeleteResponse, DocumentOut, EmbeddingsResponse,
+from nearspace.server.schemas import (COLLECTION_NAME, WHERE_SCHEMA, AskResponse, CollectionsResponse, MapResponse, DeleteResponse, DocumentOut, EmbeddingsResponse,
                                       ErrorResponse, Health, ModelList, Model, SearchResponse, WriteResponse,
                                       request_models)
 
@@ -132,9 +132,11 @@ class Guard:
 
 # -- the application ---------------------------------------------------------------------------------
 def create_app(config: ServerConfig, engine: Optional[Engine] = None) -> FastAPI:
-    """The app for ``config``. The store and model open at startup (lifespan), not at import."""
-    models = request_models(config.max_batch, config.max_k)
-    EmbeddingsRequest, WriteRequest, SearchRequest = models.embeddings, models.write, models.search
+    """The app for ``config``. Without ``engine`` the store and model open at startup (lifespan);
+    ``nearspace serve`` passes one it opened already, so a bad store fails before binding."""
+    models = request_models(config.max_batch, config.max_k, engine.encoder.dim if engine else None)
+    EmbeddingsRequest, WriteRequest, SearchRequest, AskRequest = (models.embeddings, models.write, models.search,
+                                                                  models.ask)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -147,8 +149,8 @@ def create_app(config: ServerConfig, engine: Optional[Engine] = None) -> FastAPI
             await asyncio.to_thread(opened.close)
 
     app = FastAPI(title="nearspace", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
-                  description="Search a nearspace store over HTTP: OpenAI-compatible embeddings, "
-                              "documents, and keyword, dense and hybrid search.")
+                  description="A nearspace store over HTTP: OpenAI-compatible embeddings, documents, "
+                              "keyword, dense and hybrid search, ask (passages with citations) and maps.")
     app.add_middleware(Guard, config=config)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _install_error_handlers(app)
@@ -266,6 +268,23 @@ def create_app(config: ServerConfig, engine: Optional[Engine] = None) -> FastAPI
 
         return await eng().read(work)
 
+    @app.post("/v1/collections/{name}/ask", response_model=AskResponse, responses=responses(404, *body_errors),
+              tags=["collections"])
+    async def ask(body: AskRequest, name: str = Name) -> dict[str, Any]:  # type: ignore[valid-type]
+        """Passages with citations for a question, and an extractive answer (`Collection.ask`)."""
+        def work() -> dict[str, Any]:
+            return eng().collection(name).ask(body.question, k=body.k, budget=body.budget,
+                                              where=body.where or None).to_dict()
+
+        return await eng().read(work)
+
+    @app.get("/v1/collections/{name}/map", response_model=MapResponse, responses=responses(404, 422),
+             tags=["collections"])
+    async def map_(name: str = Name, method: Literal["pca", "umap"] = "pca") -> dict[str, Any]:
+        """2-D coordinates and cluster labels for every document (`nearspace.analyze.maps.build_map`);
+        computed once per state of the collection, then served from memory."""
+        return await eng().read(eng().map, name, method)
+
     _install_openapi(app, config)
     return app
 
@@ -356,6 +375,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         for problem in problems[:3]:
             loc = ".".join(str(p) for p in problem.get("loc", ()) if p != "body") or "body"
             msg = str(problem.get("msg", "invalid")).removeprefix("Value error, ")
+            if tuple(problem.get("loc", ())) == ("path", "name"):
+                msg = (f"invalid collection name {problem.get('input')!r}: use letters, digits, '_', '-', '.' "
+                       "(max 64, not starting with '.' or '-')")
             parts.append(f"{loc}: {msg}")
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         param = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or None

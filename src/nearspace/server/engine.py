@@ -37,7 +37,9 @@ class SharedEncoder:
         self.inner = load_encoder(DEFAULT_ENCODER, precision=precision)
         self.name: str = self.inner.name
         self.dim: int = self.inner.dim
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self.tokenizer = _LockedTokenizer(self.inner.tokenizer, self._lock)  # type: ignore[attr-defined]
+        self.max_seq_length: int = self.inner.max_seq_length  # type: ignore[attr-defined]
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 64,
                show_progress: bool | None = None) -> np.ndarray:
@@ -46,13 +48,26 @@ class SharedEncoder:
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Tokens the model reads per text (special tokens included, after truncation)."""
-        inner: Any = self.inner
-        with self._lock:
-            ids = inner.tokenizer(list(texts), truncation=True, max_length=inner.max_seq_length)["input_ids"]
+        ids = self.tokenizer(list(texts), truncation=True, max_length=self.max_seq_length)["input_ids"]
         return [len(row) for row in ids]
 
     def encode_with_usage(self, texts: Sequence[str]) -> tuple[np.ndarray, int]:
         return self.encode(texts), sum(self.count_tokens(texts))
+
+
+class _LockedTokenizer:
+    """The model's tokenizer, called under the model's lock (for code such as ``ask`` that
+    counts tokens itself); attributes pass through."""
+
+    def __init__(self, tokenizer: Any, lock: threading.RLock) -> None:
+        self._tokenizer, self._lock = tokenizer, lock
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return self._tokenizer(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tokenizer, name)
 
 
 class Engine:
@@ -67,6 +82,10 @@ class Engine:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nearspace-writer")
         self._readers = ThreadPoolExecutor(max_workers=config.readers, thread_name_prefix="nearspace-reader")
         self._closed = False
+        #: maps are costly (projection + clustering) and depend only on the stored vectors:
+        #: (collection, method) -> (change-log sequence they reflect, payload)
+        self._maps: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
+        self._maps_lock = threading.Lock()
         # open (and create) the store now, so a bad path fails at startup, not at the first request
         self._writer.submit(self._store).result()
 
@@ -121,6 +140,25 @@ class Engine:
             coll = store.get_collection(name)  # raises CollectionNotFound with the known names
         cached[name] = coll
         return coll
+
+    def map(self, name: str, method: str) -> dict[str, Any]:
+        """2-D coordinates and cluster labels, recomputed only after the collection changed."""
+        coll = self.collection(name)
+        seq = coll.data.last_seq()
+        with self._maps_lock:
+            cached = self._maps.get((name, method))
+        if cached is not None and cached[0] == seq:
+            return cached[1]
+        from nearspace.analyze.maps import build_map
+
+        data = build_map(coll, method=method, color_by="cluster")
+        labels = data.categories or [None] * len(data.ids)
+        payload = {"collection": name, "method": method, "title": data.title, "legend": data.legend,
+                   "points": [{"id": i, "x": float(x), "y": float(y), "label": label}
+                              for i, (x, y), label in zip(data.ids, data.xy.tolist(), labels)]}
+        with self._maps_lock:
+            self._maps[(name, method)] = (seq, payload)
+        return payload
 
     def list_collection_names(self) -> list[str]:
         return self._store().list_collections()

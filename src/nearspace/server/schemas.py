@@ -18,6 +18,10 @@ MAX_DEPTH = 32
 #: values allowed in one ``where`` filter: SQLite caps a compound SELECT at 500 terms
 MAX_FILTER_VALUES = 256
 INT64 = 2 ** 63
+#: JSON Schema patterns for what ``check_text`` accepts (validation itself stays in Python,
+#: so the messages are ours): some non-whitespace, no NUL
+NON_BLANK = r"^[^\x00]*[^\x00\s][^\x00]*$"
+NO_NUL = r"^[^\x00]*$"
 #: collection names the store accepts (kept in step with nearspace.store.database)
 COLLECTION_NAME = _NAME_RE.pattern
 
@@ -37,9 +41,10 @@ class ErrorResponse(BaseModel):
 
 
 # -- input checks shared by the request models ---------------------------------------------------
-def check_json(value: Any, where: str, depth: int = 0) -> None:
+def check_json(value: Any, where: str, depth: int = 0, *, int_limit: float = 1e308) -> None:
     """Refuse what JSON can carry but SQLite and the tokenizer cannot: lone surrogates,
-    integers beyond 64 bits, NaN/Infinity, and absurd nesting. Raises ValueError."""
+    integers beyond ``int_limit`` (metadata is indexed as float; filter bounds are bound to
+    SQLite as 64-bit integers), NaN/Infinity, and absurd nesting. Raises ValueError."""
     if depth > MAX_DEPTH:
         raise ValueError(f"{where}: nested more than {MAX_DEPTH} levels deep")
     if isinstance(value, str):
@@ -50,18 +55,18 @@ def check_json(value: Any, where: str, depth: int = 0) -> None:
     elif isinstance(value, bool) or value is None:
         return
     elif isinstance(value, int):
-        if not -INT64 <= value < INT64:
-            raise ValueError(f"{where}: integer {value} does not fit in 64 bits")
+        if not -int_limit <= value < int_limit:
+            raise ValueError(f"{where}: integer {value} is too large (the limit is {int_limit:.3g})")
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError(f"{where}: numbers must be finite")
     elif isinstance(value, dict):
         for key, item in value.items():
-            check_json(key, f"{where} key", depth + 1)
-            check_json(item, f"{where}.{key}", depth + 1)
+            check_json(key, f"{where} key", depth + 1, int_limit=int_limit)
+            check_json(item, f"{where}.{key}", depth + 1, int_limit=int_limit)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            check_json(item, f"{where}[{i}]", depth + 1)
+            check_json(item, f"{where}[{i}]", depth + 1, int_limit=int_limit)
 
 
 def check_text(value: str, what: str) -> str:
@@ -84,7 +89,7 @@ WHERE_SCHEMA: dict[str, Any] = {
     "properties": {op: {"type": "array", "minItems": 1,
                         "items": {"allOf": [{"$ref": "#/components/schemas/Where"}, {"minProperties": 1}]}}
                    for op in ("$and", "$or")},
-    "propertyNames": {"pattern": r"^(?:[^$][\s\S]*|\$and|\$or)$"},
+    "propertyNames": {"pattern": r"^(?:|[^$][\s\S]*|\$and|\$or)$"},
     "additionalProperties": {"anyOf": [
         SCALAR,
         {"type": "object", "minProperties": 1, "additionalProperties": False,
@@ -105,15 +110,21 @@ def _count_values(value: Any) -> int:
 
 # -- documents -----------------------------------------------------------------------------------
 class DocumentIn(BaseModel):
-    id: str = Field(min_length=1, max_length=1024, description="Unique within the collection.")
-    text: str = Field(min_length=1, description="The text to embed and index (with the title, if any).")
-    title: str = Field("", description="Optional title, embedded and indexed with the text.")
+    id: str = Field(min_length=1, max_length=1024, description="Unique within the collection.",
+                    json_schema_extra={"pattern": NON_BLANK})
+    text: str = Field(min_length=1, description="The text to embed and index (with the title, if any).",
+                      json_schema_extra={"pattern": NON_BLANK})
+    title: str = Field("", description="Optional title, embedded and indexed with the text.",
+                       json_schema_extra={"pattern": NO_NUL})
     metadata: dict[str, Any] = Field(default_factory=dict,
                                      description="Any JSON object; filterable with `where` in search.")
     vector: list[float] | None = Field(
         None, description="A precomputed embedding (for example from /v1/embeddings) with the collection's "
                           "dimension; when absent the server embeds the text. All documents of a batch "
-                          "carry one, or none does.")
+                          "carry one, or none does. Stored L2-normalised.",
+        json_schema_extra={"anyOf": [{"type": "array", "minItems": 1,
+                                      "items": {"type": "number", "minimum": -3.4e38, "maximum": 3.4e38}},
+                                     {"type": "null"}]})
 
     @field_validator("id")
     @classmethod
@@ -142,7 +153,9 @@ class DocumentIn(BaseModel):
     @field_validator("vector")
     @classmethod
     def _vector(cls, value: list[float] | None) -> list[float] | None:
-        if value is not None and not all(math.isfinite(x) and abs(x) < 3.4e38 for x in value):
+        if value is not None and not value:
+            raise ValueError("vector is empty")
+        if value is not None and not all(math.isfinite(x) and abs(x) <= 3.4e38 for x in value):
             raise ValueError("vector values must be finite float32 numbers")
         return value
 
@@ -196,6 +209,53 @@ class SearchResponse(BaseModel):
     results: list[SearchHit]
 
 
+# -- ask (passages with citations) ---------------------------------------------------------------
+class Passage(BaseModel):
+    text: str
+    source: str
+    citation: str = Field(description="Where the passage comes from: file:lines, file#page=n, or the document id.")
+    score: float
+    ids: list[str] = Field(description="The documents (chunks) merged into this passage.")
+
+
+class AnswerSentence(BaseModel):
+    text: str
+    source: str
+    citation: str
+    score: float
+
+
+class AskResponse(BaseModel):
+    question: str
+    passages: list[Passage]
+    answer_sentences: list[AnswerSentence] = Field(description="An extractive answer: the passages' sentences "
+                                                               "closest to the question.")
+    tokens: int = Field(description="Word pieces in the passages, within the budget.")
+    generated: str | None = Field(None, description="Always null over HTTP (the server does not call a language model).")
+
+
+# -- map ----------------------------------------------------------------------------------------
+class MapPoint(BaseModel):
+    id: str
+    x: float
+    y: float
+    label: str | None = Field(description="The point's cluster (\"n: distinctive terms\"), or null.")
+
+
+class LegendEntry(BaseModel):
+    name: str
+    color: str
+    count: int
+
+
+class MapResponse(BaseModel):
+    collection: str
+    method: Literal["pca", "umap"]
+    title: str
+    points: list[MapPoint]
+    legend: list[LegendEntry] = Field(description="Clusters with their colours and sizes.")
+
+
 # -- embeddings (OpenAI) ---------------------------------------------------------------------------
 class Embedding(BaseModel):
     object: Literal["embedding"] = "embedding"
@@ -241,9 +301,14 @@ class RequestModels:
     embeddings: type[BaseModel]
     write: type[BaseModel]
     search: type[BaseModel]
+    ask: type[BaseModel]
 
 
-def request_models(max_batch: int, max_k: int) -> RequestModels:
+def request_models(max_batch: int, max_k: int, dim: int | None = None) -> RequestModels:
+    """Request models stating this server's limits (and, when known, the model's dimension)."""
+    dimensions_schema: dict[str, Any] = {"anyOf": [{"type": "integer", "const": dim} if dim else
+                                                   {"type": "integer", "minimum": 1}, {"type": "null"}]}
+
     class EmbeddingsRequest(BaseModel):
         """OpenAI's embeddings request (token-array inputs are not supported)."""
 
@@ -253,9 +318,11 @@ def request_models(max_batch: int, max_k: int) -> RequestModels:
             json_schema_extra={"anyOf": [{"type": "string", "minLength": 1},
                                          {"type": "array", "items": {"type": "string", "minLength": 1},
                                           "minItems": 1, "maxItems": max_batch}]})
-        model: str = Field(description="Encoder name, as listed by GET /v1/models.")
+        model: str = Field(description="Encoder name, as listed by GET /v1/models.",
+                           json_schema_extra={"examples": ["all-MiniLM-L6-v2"]})
         encoding_format: Literal["float", "base64"] = "float"
-        dimensions: int | None = Field(None, ge=1, description="Must equal the model's dimension if given.")
+        dimensions: int | None = Field(None, ge=1, description="Must equal the model's dimension if given.",
+                                       json_schema_extra=dimensions_schema)
         user: str | None = None
 
         @field_validator("input")
@@ -288,7 +355,7 @@ def request_models(max_batch: int, max_k: int) -> RequestModels:
 
     class SearchRequest(BaseModel):
         model_config = ConfigDict(title="SearchRequest")
-        query: str = Field(min_length=1, description="What to look for.")
+        query: str = Field(min_length=1, description="What to look for.", json_schema_extra={"pattern": NON_BLANK})
         k: int = Field(10, ge=1, le=max_k, description=f"Number of results (1 to {max_k}).")
         mode: Literal["dense", "keyword", "hybrid"] = "hybrid"
         where: dict[str, Any] | None = Field(
@@ -303,15 +370,30 @@ def request_models(max_batch: int, max_k: int) -> RequestModels:
         @classmethod
         def _where(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
             if value is not None:
-                check_json(value, "where")
+                check_json(value, "where", int_limit=INT64)
                 if _count_values(value) > MAX_FILTER_VALUES:
                     raise ValueError(f"where has more than {MAX_FILTER_VALUES} values")
             return value
 
-    return RequestModels(EmbeddingsRequest, WriteRequest, SearchRequest)
+    class AskRequest(BaseModel):
+        model_config = ConfigDict(title="AskRequest")
+        question: str = Field(min_length=1, json_schema_extra={"pattern": NON_BLANK})
+        k: int = Field(5, ge=1, le=max_k, description="Most passages to return.")
+        budget: int = Field(1000, ge=16, le=1_000_000, description="Most word pieces in all passages together.")
+        where: dict[str, Any] | None = Field(
+            None, json_schema_extra={"anyOf": [{"$ref": "#/components/schemas/Where"}, {"type": "null"}]})
+
+        @field_validator("question")
+        @classmethod
+        def _question(cls, value: str) -> str:
+            return check_text(value, "question")
+
+        _where = field_validator("where")(SearchRequest._where.__func__)  # type: ignore[attr-defined]
+
+    return RequestModels(EmbeddingsRequest, WriteRequest, SearchRequest, AskRequest)
 
 
 __all__ = ["ErrorResponse", "ErrorDetail", "DocumentIn", "DocumentOut", "WriteResponse", "DeleteResponse",
            "CollectionInfo", "CollectionsResponse", "SearchHit", "SearchResponse", "Embedding", "Usage",
-           "EmbeddingsResponse", "Model", "ModelList", "Health", "RequestModels", "request_models",
+           "EmbeddingsResponse", "Model", "ModelList", "Health", "AskResponse", "MapResponse", "RequestModels", "request_models",
            "WHERE_SCHEMA", "COLLECTION_NAME"]

@@ -127,12 +127,117 @@ async function run() {
     const results = Object.fromEntries(MODES.map((mode, i) => [mode, lists[i].results]));
     render(results, k);
     columns.dataset.ready = "true";
+    lastHits = results.hybrid.map((hit) => hit.id);
+    highlightMap();
+    ask(collection, q);
     say(`“${q}” in ${collection}: top ${k} per mode, three searches in ${Math.round(performance.now() - started)} ms. ` +
-        "Hover a result to find it in the other columns.");
+        "Hover or tap a result to find it in the other columns.");
   } catch (error) {
     handle(error);
   }
 }
+
+// -- ask: passages with citations for the same query ---------------------------------------------------
+const askPanel = $("#ask"), answerList = $("#answer"), passageList = $("#passages");
+
+async function ask(collection, question) {
+  try {
+    const answer = await api(`/v1/collections/${encodeURIComponent(collection)}/ask`, { question, k: 3 });
+    answerList.replaceChildren();
+    passageList.replaceChildren();
+    for (const sentence of answer.answer_sentences) {
+      const item = el("li", "", sentence.text);
+      item.append(el("span", "cite", `[${sentence.citation}]`));
+      answerList.append(item);
+    }
+    for (const passage of answer.passages) {
+      const text = passage.text.length > 400 ? passage.text.slice(0, 399) + "…" : passage.text;
+      const item = el("li", "", text);
+      item.append(el("span", "cite", `[${passage.citation}]`));
+      passageList.append(item);
+    }
+    askPanel.hidden = !answer.passages.length;
+  } catch (error) {
+    askPanel.hidden = true;  // the search columns still stand on their own
+  }
+}
+
+// -- map: every document in 2-D, this search's results outlined -----------------------------------------
+const SVG = "http://www.w3.org/2000/svg";
+const mapButton = $("#show-map"), mapView = $("#map-view"), svg = $("#map-svg");
+let mapData = null, lastHits = [];
+
+function svgEl(tag, attrs) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
+  return node;
+}
+
+async function drawMap() {
+  const collection = picker.value;
+  if (!collection) return;
+  mapButton.disabled = true;
+  mapButton.textContent = "Drawing…";
+  try {
+    mapData = await api(`/v1/collections/${encodeURIComponent(collection)}/map`);
+    const colors = Object.fromEntries(mapData.legend.map((entry) => [entry.name, entry.color]));
+    const xs = mapData.points.map((p) => p.x), ys = mapData.points.map((p) => p.y);
+    const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+    const sx = (x) => 40 + (920 * (x - x0)) / (x1 - x0 || 1), sy = (y) => 600 - (560 * (y - y0)) / (y1 - y0 || 1);
+    svg.replaceChildren();
+    const radius = mapData.points.length > 2000 ? 3 : 7;
+    for (const point of mapData.points) {
+      const dot = svgEl("circle", { cx: sx(point.x).toFixed(1), cy: sy(point.y).toFixed(1), r: radius,
+                                    fill: colors[point.label] || "#999" });
+      dot.dataset.id = point.id;
+      const tip = svgEl("title", {});
+      tip.textContent = `${point.id}${point.label ? " · " + point.label : ""}`;
+      dot.append(tip);
+      svg.append(dot);
+    }
+    const legend = $("#legend");
+    legend.replaceChildren();
+    for (const entry of mapData.legend) {
+      const item = el("li", "", `${entry.name} (${entry.count})`);
+      const swatch = el("span");
+      swatch.style.background = entry.color;
+      item.prepend(swatch);
+      legend.append(item);
+    }
+    mapView.hidden = false;
+    mapButton.hidden = true;
+    highlightMap();
+  } catch (error) {
+    say(error.message || String(error), true);
+  } finally {
+    mapButton.disabled = false;
+    mapButton.textContent = "Draw the map";
+  }
+}
+
+function highlightMap() {
+  if (!mapData) return;
+  for (const label of svg.querySelectorAll("text")) label.remove();
+  const rankOf = new Map(lastHits.map((id, i) => [id, i + 1]));
+  for (const dot of svg.querySelectorAll("circle")) {
+    const rank = rankOf.get(dot.dataset.id);
+    dot.classList.toggle("hit", rank !== undefined);
+    if (rank !== undefined) {
+      svg.append(dot);  // outlined results are drawn on top
+      if (rank <= 5) {
+        const label = svgEl("text", { x: Number(dot.getAttribute("cx")) + 10, y: Number(dot.getAttribute("cy")) - 10 });
+        label.textContent = String(rank);
+        svg.append(label);
+      }
+    }
+  }
+  $("#map-note").textContent = lastHits.length
+    ? `${mapData.points.length} documents (${mapData.method.toUpperCase()}). Outlined: this search's hybrid results, ` +
+      "the top five numbered by rank."
+    : `${mapData.points.length} documents (${mapData.method.toUpperCase()}).`;
+}
+
+mapButton.addEventListener("click", drawMap);
 
 function handle(error) {
   if (error instanceof ApiError && error.status === 401) {
@@ -167,7 +272,12 @@ for (const tab of document.querySelectorAll(".tabs button")) {
 }
 
 form.addEventListener("submit", (event) => { event.preventDefault(); run(); });
-picker.addEventListener("change", () => { if (query.value.trim()) run(); });
+picker.addEventListener("change", () => {
+  mapData = null;
+  mapView.hidden = true;
+  mapButton.hidden = false;
+  if (query.value.trim()) run();
+});
 depth.addEventListener("change", () => { if (query.value.trim()) run(); });
 keyPanel.addEventListener("submit", async (event) => {
   event.preventDefault();

@@ -45,8 +45,11 @@ def main(argv: list[str] | None = None) -> int:
         for mode, (low, high, tolerance) in PUBLISHED[name].items():
             got = metrics[mode]["ndcg@10"]
             gap = got - high if got > high else got - low if got < low else 0.0
-            print(f"  {mode:22s} {got:.4f}  published {low:.4f}{'' if low == high else f'-{high:.4f}'}  "
-                  f"gap {gap:+.4f}  (within {tolerance}: {verdict(abs(gap) <= tolerance)})")
+            # the hybrid reference is a floor measured with bm25s + RRF: beating it is fine
+            ok = gap >= -tolerance if mode == "hybrid" else abs(gap) <= tolerance
+            rule = f"at least {low:.4f} - {tolerance}" if mode == "hybrid" else f"within {tolerance}"
+            print(f"  {mode:22s} {got:.4f}  reference {low:.4f}{'' if low == high else f'-{high:.4f}'}  "
+                  f"gap {gap:+.4f}  ({rule}: {verdict(ok)})")
         for mode, target in TARGETS[name].items():
             if mode in metrics:
                 got = metrics[mode]["ndcg@10"]

@@ -148,7 +148,7 @@ def cluster_vectors(vectors: np.ndarray, texts: Sequence[str], ids: Sequence[str
             raise InputError(f"min_cluster_size must be between 2 and {n}, got {size}")
         # density estimates degrade in 384 dimensions; a PCA to 20 keeps the structure HDBSCAN needs
         reduced = _reduce(vectors, 20, seed)
-        labels = HDBSCAN(min_cluster_size=size, min_samples=min(size, 5)).fit_predict(reduced)
+        labels = HDBSCAN(min_cluster_size=size, min_samples=min(size, 5), copy=True).fit_predict(reduced)
         params["min_cluster_size"] = size
     labels = np.asarray(labels, dtype=int)
     if method == "kmeans" or (labels >= 0).any():

@@ -154,7 +154,7 @@ def render_figure(data: MapData, out: Path) -> None:
     with plt.rc_context({"font.size": 9, "font.family": "DejaVu Sans", "axes.titlesize": 11}):
         fig, ax = plt.subplots(figsize=(8.0, 6.0), dpi=200)
         if data.categories is not None:
-            # largest groups first, so small ones stay visible on top
+            # grey 'other' / '(none)' points first, so the coloured groups are drawn on top
             order = sorted(range(n), key=lambda i: data.categories[i] != "other" and data.categories[i] != NONE_LABEL)
             ax.scatter(data.xy[order, 0], data.xy[order, 1], s=size, c=[colors[i] for i in order],
                        linewidths=0.3, edgecolors="white", alpha=0.9)
@@ -176,7 +176,12 @@ def render_figure(data: MapData, out: Path) -> None:
                                 c=[v for v in vals if v is not None], cmap=cmap, vmin=lo, vmax=hi,
                                 linewidths=0.3, edgecolors="white")
             if data.values is not None:
-                fig.colorbar(points, ax=ax, fraction=0.04, pad=0.02, label=data.color_by)
+                bar = fig.colorbar(points, ax=ax, fraction=0.04, pad=0.02, label=data.color_by)
+                if all(float(v).is_integer() for v in vals if v is not None):
+                    from matplotlib.ticker import MaxNLocator
+
+                    bar.locator = MaxNLocator(integer=True)  # years and counts: no 2022.5
+                    bar.update_ticks()
         ax.set_title(data.title)
         ax.set_xlabel(f"{data.axis} 1")
         ax.set_ylabel(f"{data.axis} 2")

@@ -15,6 +15,7 @@ from nearspace.analyze.data import CollectionView, load_collection, require_size
 from nearspace.errors import InputError
 
 BLOCK = 2048
+MAX_PAIRS = 2_000_000
 
 
 @dataclass
@@ -81,6 +82,9 @@ def duplicates(collection, *, threshold: float = 0.95, view: CollectionView | No
     for start in range(0, len(view), BLOCK):
         sims = vectors[start:start + BLOCK] @ vectors.T
         rows, cols = np.nonzero(sims >= threshold - 1e-6)
+        if len(pairs) + len(rows) > MAX_PAIRS:
+            raise InputError(f"more than {MAX_PAIRS:,} pairs reach cosine {threshold}: that is not "
+                             "near-duplication; raise the threshold")
         for r, c in zip(rows.tolist(), cols.tolist()):
             i = start + r
             if c > i:  # each pair once, never a document with itself

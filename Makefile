@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: install
-	$(BIN)/nearspace --store $(DEMO_STORE) index examples/corpus.jsonl
+	$(BIN)/nearspace --store $(DEMO_STORE) index examples/documents.jsonl
 	$(BIN)/nearspace --store $(DEMO_STORE) search "$(QUERY)" --mode all --k 5
 
 # the server's page is tested in Debian's chromium, driven by Playwright (its own browser download is not used)

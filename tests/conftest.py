@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples" / "corpus.jsonl"
+EXAMPLES = ROOT / "examples" / "documents.jsonl"
 DATA = Path(os.environ.get("NEARSPACE_DATA", ROOT.parent / "shared" / "data"))
 SEED_QUERY = "how to reduce overfitting in neural networks"
 

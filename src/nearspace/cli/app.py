@@ -166,7 +166,7 @@ def _print_results(query: str, results: dict) -> None:
         table = Table(title=f"“{query}”: keyword vs dense vs hybrid", show_lines=False)
         table.add_column("#", justify="right")
         for mode in results:
-            table.add_column(mode)
+            table.add_column(mode, overflow="fold")  # ids are the point here: wrap, never cut
         depth = max(len(rs) for rs in results.values())
         for i in range(depth):
             row = [str(i + 1)]

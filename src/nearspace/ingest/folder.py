@@ -218,7 +218,7 @@ class FolderIndexer:
     def _renamed(self, rel: str, source: str, old_ids: list[str], digest: str, st,
                  summary: IngestSummary) -> _Pending:
         old_docs = self.data.get(old_ids)
-        rows = self._rows_of(old_ids)
+        rows = self.data.rows_for_ids(old_ids)
         _, vectors = self.data.vectors_for_rows(list(rows.values()))
         by_row = dict(zip(sorted(rows.values()), vectors))
         docs, reuse = [], {}
@@ -231,16 +231,6 @@ class FolderIndexer:
             reuse[new_id] = by_row[rows[old_id]]
         summary.renamed += 1
         return _Pending(rel, digest, st.st_size, st.st_mtime_ns, docs, reuse, (source, old_ids))
-
-    def _rows_of(self, ids: list[str]) -> dict[str, int]:
-        out = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            out.update(self.data.conn.execute(
-                f"SELECT doc_id, doc_row FROM docs WHERE collection_id = ? AND doc_id IN ({marks})",
-                (self.data.cid, *chunk)))
-        return out
 
     # -- turning a file into documents ------------------------------------------------------
     def _documents(self, path: Path, rel: str, raw: bytes) -> list[Document]:

@@ -113,7 +113,8 @@ def ask(collection, question: str, *, k: int = 5, budget: int = 1000, where: dic
     encoder = collection.encoder
     index = collection.index
     index.refresh()
-    row_of = {doc_id: row for row, doc_id in collection.data.row_ids().items()}
+    # only the candidates' rows: mapping the whole collection would cost O(N) per question
+    row_of = collection.data.rows_for_ids([h.id for h in hits])
 
     def vector(ids: list[str]) -> np.ndarray:
         positions = np.searchsorted(index.rows, [row_of[i] for i in ids if i in row_of])

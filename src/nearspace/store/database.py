@@ -272,6 +272,16 @@ class CollectionData:
             cur = self.conn.execute("DELETE FROM artifacts WHERE collection_id = ? AND name = ?", (self.cid, name))
         return cur.rowcount > 0
 
+    def rows_for_ids(self, ids: Sequence[str]) -> dict[str, int]:
+        """id -> doc_row for those ``ids`` that are stored."""
+        out: dict[str, int] = {}
+        for chunk in _chunks(list(ids), 500):
+            marks = ",".join("?" * len(chunk))
+            out.update(self.conn.execute(
+                f"SELECT doc_id, doc_row FROM docs WHERE collection_id = ? AND doc_id IN ({marks})",
+                (self.cid, *chunk)))
+        return out
+
     def row_ids(self) -> dict[int, str]:
         """doc_row -> id for the whole collection (evaluation maps rows to ids in bulk)."""
         return dict(self.conn.execute("SELECT doc_row, doc_id FROM docs WHERE collection_id = ?", (self.cid,)))

@@ -16,7 +16,7 @@ import numpy as np
 
 from nearspace.encoders import DEFAULT_ENCODER, Encoder, load_encoder
 from nearspace.encoders.registry import canonical_name
-from nearspace.errors import InputError
+from nearspace.errors import InputError, StoreError
 from nearspace.search.results import SearchResult
 from nearspace.store.database import CollectionData, Database, Document, content_hash
 from nearspace.store.vectors import EXACT_THRESHOLD, VectorIndex
@@ -198,7 +198,10 @@ class Collection:
                     batch_vectors = vectors[start:start + batch_size]
                 else:
                     batch_vectors = self._encode_changed(batch)
-                counts = self.data.write(batch, batch_vectors, replace=replace)
+                try:
+                    counts = self.data.write(batch, batch_vectors, replace=replace)
+                except StoreError as exc:  # say how much of this call was committed before the fault
+                    raise exc.with_progress(start, len(docs)) from exc.__cause__
                 for key, value in counts.items():
                     totals[key] += value
                 if progress is not None:
@@ -315,13 +318,24 @@ def make_documents(ids: Sequence[str], texts: Sequence[str], metadatas: Sequence
 
 
 def validate_document(doc_id: Any, text: Any, metadata: Any, title: Any = "", *, where: str) -> Document:
+    """One document checked against the stated limits (nearspace.limits) before any encoding."""
+    from nearspace.limits import MAX_ID_CHARS, MAX_TEXT_CHARS, check_json_value, check_text
+
     if not isinstance(doc_id, str) or not doc_id.strip():
-        raise InputError(f"{where}: id must be a non-empty string, got {doc_id!r}")
+        raise InputError(f"{where}: id must be a non-empty string, got {doc_id!r:.80}")
+    if len(doc_id) > MAX_ID_CHARS:
+        raise InputError(f"{where}: id is {len(doc_id):,} characters long; the limit is {MAX_ID_CHARS:,}")
+    check_text(doc_id, f"{where}: id")
     if not isinstance(text, str):
         raise InputError(f"{where} (id {doc_id!r}): text must be a string, got {type(text).__name__}")
     title = "" if title is None else title
     if not isinstance(title, str):
         raise InputError(f"{where} (id {doc_id!r}): title must be a string, got {type(title).__name__}")
+    if len(text) + len(title) > MAX_TEXT_CHARS:
+        raise InputError(f"{where} (id {doc_id!r}): title and text hold {len(text) + len(title):,} characters; "
+                         f"the limit is {MAX_TEXT_CHARS:,} per document (split it, or index it as a file)")
+    check_text(text, f"{where} (id {doc_id!r}): text")
+    check_text(title, f"{where} (id {doc_id!r}): title")
     if not text.strip() and not title.strip():
         raise InputError(f"{where} (id {doc_id!r}): text is empty")
     if "\x00" in text or "\x00" in title:
@@ -329,6 +343,7 @@ def validate_document(doc_id: Any, text: Any, metadata: Any, title: Any = "", *,
     metadata = {} if metadata is None else metadata
     if not isinstance(metadata, dict):
         raise InputError(f"{where} (id {doc_id!r}): metadata must be an object, got {type(metadata).__name__}")
+    check_json_value(metadata, f"{where} (id {doc_id!r}): metadata")
     try:
         json.dumps(metadata, allow_nan=False)
     except (TypeError, ValueError) as exc:

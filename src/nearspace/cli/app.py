@@ -13,7 +13,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="
                   help="Embeddings put to work: index documents, then search them by meaning, "
                        "by keywords, or both.")
 
-StoreOpt = typer.Option(None, "--store", help="Store file (SQLite); overrides the global --store.")
+# readable=False: the store layer reports an unreadable file as one line with what to do
+StoreOpt = typer.Option(None, "--store", readable=False, help="Store file (SQLite); overrides the global --store.")
 CollectionOpt = typer.Option(None, "--collection", "-c", help="Collection name; overrides the global --collection.")
 
 
@@ -26,7 +27,7 @@ class Settings:
 
 @app.callback()
 def _global(ctx: typer.Context,
-            store: Path = typer.Option(Path("nearspace.db"), "--store", envvar="NEARSPACE_STORE",
+            store: Path = typer.Option(Path("nearspace.db"), "--store", envvar="NEARSPACE_STORE", readable=False,
                                        help="Store file (SQLite); env NEARSPACE_STORE."),
             collection: str = typer.Option("default", "--collection", "-c", envvar="NEARSPACE_COLLECTION",
                                            help="Collection name; env NEARSPACE_COLLECTION.")) -> None:
@@ -279,12 +280,25 @@ def _fail(message: str) -> typer.Exit:
 
 def main() -> None:
     """Entry point: bad input becomes a one-line error and exit status 1."""
-    from nearspace.errors import NearspaceError
+    import sqlite3
+
+    from nearspace.errors import NearspaceError, translate
 
     try:
         app()
     except NearspaceError as exc:
         _stderr().print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except (OSError, sqlite3.Error, OverflowError, RecursionError, MemoryError) as exc:
+        # a fault below the API (disk full while saving an index file, ...): one line, not a traceback
+        mapped = translate(exc) if not isinstance(exc, MemoryError) else None
+        if isinstance(mapped, NearspaceError):
+            message = str(mapped)
+        elif isinstance(exc, MemoryError):
+            message = "out of memory; use a smaller --batch-size, or split the input"
+        else:
+            message = f"{type(exc).__name__}: {exc}"
+        _stderr().print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         _stderr().print("[yellow]interrupted: every committed batch is kept; run the same command to resume[/]")

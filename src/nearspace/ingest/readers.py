@@ -43,9 +43,15 @@ def read_jsonl(path: str | Path) -> list[Document]:
 def read_jsonl_bytes(raw: bytes, name: str) -> list[Document]:
     from nearspace.api import validate_document
 
+    from nearspace.errors import LimitError
+    from nearspace.limits import MAX_RECORD_BYTES
+
     docs: list[Document] = []
     for lineno, line_bytes in enumerate(raw.splitlines(), start=1):
         where = f"{name}:{lineno}"
+        if len(line_bytes) > MAX_RECORD_BYTES:  # refused before parsing: memory stays bounded
+            raise LimitError(f"{where}: the record is {len(line_bytes):,} bytes; the limit is "
+                             f"{MAX_RECORD_BYTES:,} per line (split it into several records, or index it as a file)")
         line = _decode(line_bytes, where).strip()
         if not line:
             continue
@@ -53,6 +59,11 @@ def read_jsonl_bytes(raw: bytes, name: str) -> list[Document]:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(f"{where}: malformed JSON ({exc.msg} at column {exc.colno})") from None
+        except RecursionError:
+            raise LimitError(f"{where}: the record is nested too deeply to parse") from None
+        except ValueError as exc:  # an integer of more than 4,300 digits (CPython's parse limit)
+            raise LimitError(f"{where}: a number has thousands of digits; integers must fit in 64 bits "
+                             f"(store such values as strings)" if "digits" in str(exc) else f"{where}: {exc}") from None
         if not isinstance(record, dict):
             raise InputError(f"{where}: expected a JSON object, got {type(record).__name__}")
         doc_id = record.get("id", record.get("_id"))

@@ -14,6 +14,8 @@ from nearspace.store.vectors import VectorIndex
 MODES = ("hybrid", "dense", "keyword")
 #: each mode contributes at least this many candidates to a hybrid fusion
 HYBRID_CANDIDATES = 100
+#: largest k a search may ask for (results are materialised in memory)
+MAX_K = 1_000_000
 
 
 def search(data: CollectionData, index: VectorIndex, embed_query: Callable[[str], np.ndarray],
@@ -31,6 +33,8 @@ def search(data: CollectionData, index: VectorIndex, embed_query: Callable[[str]
         raise InputError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise InputError(f"k must be a positive integer, got {k!r}")
+    if k > MAX_K:  # a bound before any allocation sized by k
+        raise InputError(f"k must be at most {MAX_K:,}, got {k:,}")
     allowed = data.filter_rows(where) if where else None
     if allowed is not None and len(allowed) == 0:
         return []

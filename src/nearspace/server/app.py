@@ -24,8 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nearspace.encoders.base import normalize_rows
 from nearspace.encoders.registry import canonical_name
-from nearspace.errors import (CollectionNotFound, EncoderMismatch, EncoderUnavailable, InputError,
-                              NearspaceError, StoreError)
+from nearspace.errors import LimitError, NearspaceError, StoreError, http_status
 from nearspace.server.config import ServerConfig
 from nearspace.server.engine import Engine
 from nearspace.server.schemas import (COLLECTION_NAME, WHERE_SCHEMA, AskResponse, CollectionsResponse, MapResponse, DeleteResponse, DocumentOut, EmbeddingsResponse,
@@ -385,13 +384,18 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(NearspaceError)
     async def nearspace_error(request: Request, exc: NearspaceError) -> JSONResponse:
-        status = (404 if isinstance(exc, CollectionNotFound) else 409 if isinstance(exc, EncoderMismatch)
-                  else 503 if isinstance(exc, (StoreError, EncoderUnavailable)) else 422 if isinstance(exc, InputError)
-                  else 400)
-        return reply(status, str(exc))
+        # disk full, read-only, locked, corrupt ...: 503 with the store error's code; limits: 422
+        status, headers = http_status(exc)
+        code = exc.code if isinstance(exc, StoreError) else "limit_exceeded" if isinstance(exc, LimitError) else None
+        return reply(status, str(exc), code=code, headers=headers or None)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        from nearspace.errors import translate
+
+        mapped = translate(exc)  # an OS/SQLite fault outside the store layer (e.g. saving an index file)
+        if isinstance(mapped, NearspaceError):
+            return await nearspace_error(request, mapped)
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return reply(500, f"internal error ({type(exc).__name__}); see the server log", type="server_error")
 

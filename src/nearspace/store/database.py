@@ -110,7 +110,9 @@ def keyword_query(query: str) -> str:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, timeout=60.0, check_same_thread=False)
+    from nearspace.store.connection import connect  # OS/SQLite failures become nearspace errors
+
+    conn = connect(path, isolation_level=None, timeout=60.0, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
@@ -132,11 +134,9 @@ class Database:
                 raise StoreError(f"cannot create the store's folder {parent}: {exc.strerror or exc}") from exc
         try:
             self.conn = _connect(self.path)
-            with self.transaction():
-                for statement in filter(str.strip, _SCHEMA.split(";")):
-                    self.conn.execute(statement)
-                self.conn.execute("INSERT OR IGNORE INTO store_info VALUES ('schema_version', ?)",
-                                  (str(SCHEMA_VERSION),))
+            from nearspace.store import schema  # version check and migrations, one transaction
+
+            schema.ensure(self.conn, list(filter(str.strip, _SCHEMA.split(";"))), where=f"store {self.path}")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open store {self.path}: {_describe(exc)}") from exc
 
@@ -210,9 +210,20 @@ class _Transaction:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
-            self.conn.execute("COMMIT")
+            try:
+                self.conn.execute("COMMIT")
+            except BaseException:  # e.g. disk full at commit: leave no transaction open
+                self._rollback()
+                raise
         else:
-            self.conn.execute("ROLLBACK")
+            self._rollback()
+
+    def _rollback(self) -> None:
+        try:
+            if self.conn.in_transaction:  # SQLite may already have rolled back (disk full)
+                self.conn.execute("ROLLBACK")
+        except Exception:  # the error that got us here says more than a failed rollback
+            pass
 
 
 def _describe(exc: Exception) -> str:

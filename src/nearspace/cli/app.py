@@ -310,3 +310,4 @@ from nearspace.cli import evaluation as _evaluation  # noqa: E402,F401
 from nearspace.cli import recommend as _recommend  # noqa: E402,F401
 from nearspace.cli import serve as _serve  # noqa: E402,F401
 from nearspace.cli import analyze as _analyze  # noqa: E402,F401
+from nearspace.cli import ops as _ops  # noqa: E402,F401

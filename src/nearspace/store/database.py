@@ -113,6 +113,13 @@ def _connect(path: Path) -> sqlite3.Connection:
     from nearspace.store.connection import connect  # OS/SQLite failures become nearspace errors
 
     conn = connect(path, isolation_level=None, timeout=60.0, check_same_thread=False)
+    from nearspace.store.schema import refuse_newer
+
+    try:
+        refuse_newer(conn, f"store {path}")  # before the journal mode below rewrites the header
+    except BaseException:
+        conn.close()
+        raise
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")

@@ -46,6 +46,14 @@ def stored_version(conn: sqlite3.Connection) -> int:
     return int(row[0]) if row and str(row[0]).isdigit() else 1
 
 
+def refuse_newer(conn: sqlite3.Connection, where: str = "the store") -> None:
+    """Refuse a store from a newer nearspace before anything (even the journal mode) is changed."""
+    found = conn.execute("PRAGMA user_version").fetchone()[0]
+    if found > CURRENT_VERSION:
+        raise StoreTooNew(f"{where} was written by a newer nearspace (schema version {found}; this "
+                          f"version reads up to {CURRENT_VERSION}); it was not changed")
+
+
 def ensure(conn: sqlite3.Connection, create_statements: Iterable[str], *, where: str = "the store") -> int:
     """Create, migrate or accept the store's schema in one transaction; returns the version found.
 

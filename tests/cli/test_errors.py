@@ -166,3 +166,29 @@ def test_not_a_store_is_one_line(tmp_path):
     line = one_error_line(cli("--store", str(junk), "info"))
     assert "not a nearspace store" in line or "corrupt" in line, line
     assert junk.read_bytes() == b"not sqlite at all " * 500
+
+
+def test_long_records_are_chunked_or_refused_never_truncated(tmp_path):
+    sentence = "The tide rises because the moon pulls the ocean toward it while the earth spins. "
+    records = tmp_path / "r.jsonl"
+    records.write_text(json.dumps({"id": "long", "text": sentence * 120 + "Zanzibar closes the record.",
+                                   "metadata": {"k": 1}}) + "\n" + json.dumps({"id": "short", "text": "a short one"}) + "\n")
+    store = tmp_path / "s.db"
+    line = one_error_line(cli("--store", str(store), "index", str(records), "--no-chunk-records"))
+    assert "'long'" in line and "--chunk-records" in line, line
+    assert not store.exists() or count(store) == 0
+    done = cli("--store", str(store), "index", str(records))
+    assert done.returncode == 0, done.stderr[-2000:]
+    conn = sqlite3.connect(store)
+    got = dict(conn.execute("SELECT doc_id, text FROM docs"))
+    conn.close()
+    chunks = sorted((k for k in got if k.startswith("long#")), key=lambda k: int(k.split("#")[1]))
+    assert "long" not in got and "short" in got and len(chunks) > 1
+    assert "Zanzibar closes the record." in got[chunks[-1]]  # the end of the record is indexed, not cut off
+    # a shorter version replaces the chunks: none are left over
+    records.write_text(json.dumps({"id": "long", "text": "now it is short"}) + "\n")
+    assert cli("--store", str(store), "index", str(records)).returncode == 0
+    conn = sqlite3.connect(store)
+    ids = {r[0] for r in conn.execute("SELECT doc_id FROM docs")}
+    conn.close()
+    assert ids == {"long", "short"}

@@ -70,7 +70,10 @@ def index(ctx: typer.Context, paths: List[Path] = typer.Argument(
           text_column: Optional[str] = typer.Option(None, "--text-column", help="CSV column holding the text."),
           metadata_column: Optional[List[str]] = typer.Option(None, "--metadata-column",
                                                               help="CSV column kept as metadata (repeat)."),
-          max_mb: int = typer.Option(50, "--max-mb", min=1, help="Skip files larger than this.")) -> None:
+          max_mb: int = typer.Option(50, "--max-mb", min=1, help="Skip files larger than this."),
+          chunk_records: bool = typer.Option(True, "--chunk-records/--no-chunk-records",
+                                             help="Split .jsonl records longer than the model's window into chunks "
+                                                  "(<id>#0, <id>#1, ...) like files; off: refuse such records.")) -> None:
     """Index documents: upsert by id; unchanged content is never re-embedded.
 
     .jsonl files given directly are records (one document each, validated before anything
@@ -82,7 +85,8 @@ def index(ctx: typer.Context, paths: List[Path] = typer.Argument(
     records = [p for p in paths if p.is_file() and p.suffix.lower() in (".jsonl", ".ndjson")]
     files = [p for p in paths if p not in records]
     if records:
-        _index_records(records, store, collection, precision, batch_size)
+        _index_records(records, store, collection, precision, batch_size,
+                       chunking=(chunk_records, chunk_tokens, overlap))
     if files:
         from nearspace.ingest.folder import FolderIndexer
 
@@ -110,7 +114,8 @@ def index(ctx: typer.Context, paths: List[Path] = typer.Argument(
             err.print(f"[yellow]failed {path}: {reason}[/]", highlight=False)
 
 
-def _index_records(paths: List[Path], store: Path, collection: str, precision: str, batch_size: int) -> None:
+def _index_records(paths: List[Path], store: Path, collection: str, precision: str, batch_size: int,
+                   chunking: tuple[bool, int, int] = (True, 200, 40)) -> None:
     from nearspace.ingest import collect_documents
 
     err = _stderr()
@@ -120,14 +125,26 @@ def _index_records(paths: List[Path], store: Path, collection: str, precision: s
         raise _fail(f"no documents found in {', '.join(map(str, paths))}")
     with _open(store, precision) as opened:
         target = opened.collection(collection)
-        counts = target.write_documents(report.documents, batch_size=batch_size,
-                                        show_progress=len(report.documents) > batch_size)
+        from nearspace.ingest.chunking import Chunker
+        from nearspace.ingest.readers import chunk_long_records, stale_chunk_ids
+
+        encoder = target.encoder
+        chunker = Chunker(encoder.tokenizer, max_tokens=chunking[1], overlap_tokens=min(chunking[2], chunking[1] - 1),
+                          window=getattr(encoder, "max_seq_length", 256))
+        # records over the model's window are chunked (or refused), never cut off silently
+        docs, parts = chunk_long_records(report.documents, chunker, split=chunking[0])
+        counts = target.write_documents(docs, batch_size=batch_size, show_progress=len(docs) > batch_size)
+        stale = stale_chunk_ids(target.data, parts)
+        if stale:
+            target.delete(stale)
         target.flush()
         total = target.count()
     elapsed = time.perf_counter() - started
     err.print(f"[bold]{collection}[/]: {counts['added']} added, {counts['updated']} updated, "
               f"{counts['metadata']} metadata-only, {counts['unchanged']} unchanged "
-              f"({len(report.documents)} documents from {report.files} file(s) in {elapsed:.1f}s; "
+              f"({len(report.documents)} documents from {report.files} file(s)"
+              f"{f', {sum(1 for n in parts.values() if n)} long record(s) chunked into {len(docs) - len(report.documents) + sum(1 for n in parts.values() if n)} pieces' if any(parts.values()) else ''}"
+              f" in {elapsed:.1f}s; "
               f"{total} in collection)")
     if report.duplicates:
         err.print(f"[yellow]{report.duplicates} repeated id(s) in the input: the last occurrence was kept[/]")

@@ -141,3 +141,51 @@ def _keep(by_id: dict[str, Document], docs: list[Document], report: IngestReport
             report.duplicates += 1
             del by_id[doc.id]
         by_id[doc.id] = doc
+
+
+def chunk_long_records(docs: list[Document], chunker, *, split: bool = True) -> tuple[list[Document], dict[str, int]]:
+    """Records longer than the model's window, chunked as files are (or refused).
+
+    A record that fits is kept as is. A longer one becomes chunks ``<id>#0``, ``<id>#1``, ...
+    carrying the record's metadata plus ``parent``, ``chunk``, ``start`` and ``end`` (character
+    offsets into its text); nothing is cut off silently. With ``split=False`` such a record is
+    an InputError instead. Returns the documents and ``{parent id: number of chunks}`` for
+    every record id seen (0 for a record kept whole), so stale chunks can be removed.
+    """
+    out: list[Document] = []
+    parts: dict[str, int] = {}
+    window = chunker.window - 2  # [CLS] and [SEP]
+    # a word piece covers at least one character, so short records need no tokenizing
+    long = [d for d in docs if len(d.title) + len(d.text) + 1 > window]
+    counts = dict(zip((d.id for d in long), chunker.count([f"{d.title} {d.text}" if d.title else d.text
+                                                           for d in long])))
+    for doc in docs:
+        if counts.get(doc.id, 0) <= window:
+            out.append(doc)
+            parts[doc.id] = 0
+            continue
+        if not split:
+            raise InputError(f"record {doc.id!r} holds {counts[doc.id]:,} word pieces, more than the model reads "
+                             f"({window}); use --chunk-records to index it in chunks")
+        pieces = chunker.chunk(doc.text, doc.title)
+        for k, piece in enumerate(pieces):
+            meta = {**doc.metadata, "parent": doc.id, "chunk": k, "start": piece.start, "end": piece.end}
+            out.append(Document(f"{doc.id}#{k}", piece.text, meta, doc.title))
+        parts[doc.id] = len(pieces)
+    return out, parts
+
+
+def stale_chunk_ids(data, parts: dict[str, int]) -> list[str]:
+    """Stored ids left over from an earlier shape of these records (more chunks, or whole/chunked)."""
+    stale: list[str] = []
+    for parent, n in parts.items():
+        # '#' + 1 == '$': the range covers exactly the ids starting with "<parent>#" (indexed lookup)
+        for (doc_id,) in data.conn.execute(
+                "SELECT doc_id FROM docs WHERE collection_id = ? AND doc_id >= ? AND doc_id < ?",
+                (data.cid, f"{parent}#", f"{parent}$")):
+            suffix = doc_id[len(parent) + 1:]
+            if suffix.isdigit() and int(suffix) >= n:
+                stale.append(doc_id)
+        if n:
+            stale.append(parent)  # stored whole before, chunked now
+    return stale

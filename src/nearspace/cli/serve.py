@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -19,6 +19,15 @@ def serve(ctx: typer.Context,
                                                 help="Require 'Authorization: Bearer KEY' on every endpoint but "
                                                      "/health and the page; env NEARSPACE_API_KEY (preferred: "
                                                      "command lines are visible to other users)."),
+          read_api_key: Optional[str] = typer.Option(None, "--read-api-key", envvar="NEARSPACE_READ_API_KEY",
+                                                     show_default=False,
+                                                     help="A second key that may only read (search, ask, get, "
+                                                          "embeddings); writes with it answer 403. Env "
+                                                          "NEARSPACE_READ_API_KEY."),
+          allow_host: Optional[List[str]] = typer.Option(None, "--allow-host", envvar="NEARSPACE_ALLOWED_HOSTS",
+                                                         help="Host header name to serve (repeat; '*' for any). "
+                                                              "Default: loopback names and --host, so a "
+                                                              "DNS-rebinding page is refused."),
           max_body_mb: float = typer.Option(10.0, "--max-body-mb", min=0.001, help="Largest request body, in MB (413 above)."),
           max_batch: int = typer.Option(2048, "--max-batch", min=1, help="Most documents or embedding inputs per request."),
           max_k: int = typer.Option(1000, "--max-k", min=1, help="Largest k a search may ask for."),
@@ -31,9 +40,16 @@ def serve(ctx: typer.Context,
     store, _ = _where(ctx, store, None)
     from nearspace.server.config import MB, ServerConfig, is_loopback
 
-    config = ServerConfig(store=store, api_key=api_key, max_body_bytes=int(max_body_mb * MB),
-                          max_batch=max_batch, max_k=max_k, readers=readers, precision=precision)
-    if config.api_key is None and not is_loopback(host):
+    hosts = tuple(h for value in allow_host or [] for h in value.split(",") if h.strip()) or None
+    try:
+        config = ServerConfig(store=store, api_key=api_key, max_body_bytes=int(max_body_mb * MB),
+                              max_batch=max_batch, max_k=max_k, readers=readers, precision=precision,
+                              read_api_key=read_api_key, allowed_hosts=hosts, bind_host=host)
+    except ValueError as exc:
+        from nearspace.errors import InputError
+
+        raise InputError(str(exc)) from None
+    if config.api_key is None and config.read_api_key is None and not is_loopback(host):
         # checked before anything loads, so the refusal is immediate (main() prints it as one line)
         from nearspace.errors import InputError
 

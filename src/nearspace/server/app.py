@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from nearspace.encoders.base import normalize_rows
 from nearspace.encoders.registry import canonical_name
 from nearspace.errors import LimitError, NearspaceError, StoreError, http_status
-from nearspace.server.config import ServerConfig
+from nearspace.server.config import ServerConfig, host_allow_list, host_of
 from nearspace.server.engine import Engine
 from nearspace.server.schemas import (COLLECTION_NAME, WHERE_SCHEMA, AskResponse, CollectionsResponse, MapResponse, DeleteResponse, DocumentOut, EmbeddingsResponse,
                                       ErrorResponse, Health, ModelList, Model, SearchResponse, WriteResponse,
@@ -36,7 +36,8 @@ log = logging.getLogger("nearspace.server")
 
 #: paths anyone may fetch when a key is set: the health probe and the page (which asks for the key)
 PUBLIC_PATHS = frozenset({"/health", "/"})
-ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
+ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+               404: "not_found_error", 421: "invalid_request_error",
                405: "invalid_request_error", 409: "conflict_error", 413: "request_too_large",
                415: "invalid_request_error", 422: "invalid_request_error", 503: "service_unavailable"}
 
@@ -68,7 +69,9 @@ class Guard:
     def __init__(self, app: ASGIApp, config: ServerConfig) -> None:
         self.app = app
         self.key = config.api_key.encode() if config.api_key else None
+        self.read_key = config.read_api_key.encode() if config.read_api_key else None
         self.max_body = config.max_body_bytes
+        self.hosts = host_allow_list(config)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -76,14 +79,31 @@ class Guard:
             return
         headers = dict(scope["headers"])
         path: str = scope["path"]
-        if self.key is not None and path not in PUBLIC_PATHS and not path.startswith("/static/"):
-            scheme, _, given = headers.get(b"authorization", b"").partition(b" ")
-            # constant time in the key's content (a length mismatch returns early, revealing only that)
-            if scheme.lower() != b"bearer" or not hmac.compare_digest(given.strip(), self.key):
-                message = ("missing API key: send 'Authorization: Bearer <key>'" if not given
+        host = headers.get(b"host")
+        if self.hosts is not None and host is not None and host_of(host.decode("latin-1")) not in self.hosts:
+            # DNS rebinding: a hostile page reaches this port under its own name; refuse that name
+            name = host.decode("latin-1")[:100]
+            await self._reply(send, 421, f"host {name!r} is not served here; allowed: {', '.join(sorted(self.hosts))} "
+                                         "(nearspace serve --allow-host NAME)", code="host_not_allowed")
+            return
+        if (self.key or self.read_key) and path not in PUBLIC_PATHS and not path.startswith("/static/"):
+            given = self._credentials(headers.get(b"authorization"))
+            if given is None or given is False:
+                # constant time in the key's content (a length mismatch returns early, revealing only that)
+                message = ("missing API key: send 'Authorization: Bearer <key>'" if given is None
                            else "invalid API key")
                 await self._reply(send, 401, message, code="invalid_api_key",
                                   extra=[(b"www-authenticate", b'Bearer realm="nearspace"')])
+                return
+            writer = self.key is not None and hmac.compare_digest(given, self.key)
+            reader = self.read_key is not None and hmac.compare_digest(given, self.read_key)
+            if not writer and not reader:
+                await self._reply(send, 401, "invalid API key", code="invalid_api_key",
+                                  extra=[(b"www-authenticate", b'Bearer realm="nearspace"')])
+                return
+            if not writer and _is_write(scope["method"], path):
+                await self._reply(send, 403, "this API key may only read; writes need the read-write key",
+                                  code="read_only_key")
                 return
         length = headers.get(b"content-length")
         if length is not None:
@@ -108,6 +128,18 @@ class Guard:
 
         await self.app(scope, counted, send)
 
+    @staticmethod
+    def _credentials(value: bytes | None) -> bytes | None | bool:
+        """The bearer token; None when no credentials were sent; False when they are malformed
+        (RFC 7235: the scheme, then one or more spaces, then the token; a tab is not a separator)."""
+        if value is None or not value.strip():
+            return None
+        scheme, sep, token = value.partition(b" ")
+        token = token.lstrip(b" ")
+        if not sep or scheme.lower() != b"bearer" or not token or any(c in token for c in b" \t\r\n"):
+            return False
+        return token
+
     def _too_big(self) -> str:
         return f"request body exceeds the limit of {self.max_body} bytes (nearspace serve --max-body-mb)"
 
@@ -127,6 +159,14 @@ class Guard:
         await send({"type": "http.response.start", "status": status,
                     "headers": response.raw_headers + (extra or [])})
         await send({"type": "http.response.body", "body": response.body})
+
+
+def _is_write(method: str, path: str) -> bool:
+    """Requests that change the store (refused to the read-only key)."""
+    method = method.upper()
+    if method in ("DELETE", "PUT", "PATCH"):
+        return True
+    return method == "POST" and path.rstrip("/").endswith("/documents")
 
 
 # -- the application ---------------------------------------------------------------------------------
@@ -160,7 +200,7 @@ def create_app(config: ServerConfig, engine: Optional[Engine] = None) -> FastAPI
     def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         out: dict[int | str, dict[str, Any]] = {c: {"model": ErrorResponse, "description": _DESCRIPTIONS[c]}
                                                 for c in codes}
-        if config.api_key:
+        if config.api_key or config.read_api_key:
             out[401] = {"model": ErrorResponse, "description": _DESCRIPTIONS[401]}
         return out
 
@@ -356,6 +396,17 @@ def _install_error_handlers(app: FastAPI) -> None:
             allowed = sorted({m for route in app.routes if getattr(route, "path_regex", None) is not None
                               and route.path_regex.match(request.url.path) for m in (route.methods or ())})
             return reply(405, message, headers={"Allow": ", ".join(allowed)})
+        if exc.status_code == 400 and message == "There was an error parsing the body":
+            # FastAPI's JSON parse failed; the cause says why (docs/server.md promises 422 for these)
+            cause = exc.__cause__
+            if isinstance(cause, RecursionError):
+                return reply(422, "the request body is nested too deeply to parse (filters may nest "
+                                  "16 levels, metadata 32)", code="limit_exceeded")
+            if isinstance(cause, ValueError) and "digits" in str(cause):
+                return reply(422, "a number in the request body has thousands of digits; integers must fit "
+                                  "in 64 bits", code="limit_exceeded")
+            if isinstance(cause, (UnicodeDecodeError, ValueError)):
+                return reply(422, f"the request body is not valid JSON ({type(cause).__name__})", code="json_invalid")
         code = "request_too_large" if exc.status_code == 413 else None
         return reply(exc.status_code, message, code=code, headers=getattr(exc, "headers", None))
 
@@ -414,7 +465,7 @@ def _install_openapi(app: FastAPI, config: ServerConfig) -> None:
             return app.openapi_schema
         spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         spec.setdefault("components", {}).setdefault("schemas", {})["Where"] = WHERE_SCHEMA
-        if config.api_key:
+        if config.api_key or config.read_api_key:
             spec.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
                 "type": "http", "scheme": "bearer", "description": "NEARSPACE_API_KEY"}
             for path, item in spec["paths"].items():

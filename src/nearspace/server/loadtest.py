@@ -1,5 +1,10 @@
-"""A bounded load run against a nearspace server: concurrent clients mixing searches, upserts
-and read-backs, for a fixed time. Used by the tests and by ``benchmarks/server.py``.
+"""A bounded load run against a nearspace server: concurrent clients mixing searches, upserts,
+read-backs, deletes and asks, for a fixed time. Used by the tests and by ``benchmarks/server.py``.
+
+Every acknowledged write is counted: ids acknowledged as written (and not deleted since) must
+be stored afterwards ("lost" otherwise), ids acknowledged as deleted must be absent
+("resurrected" otherwise); see ``LoadReport.check``. ``memory_pid`` samples that process's
+resident memory once a second.
 
 Standard library only (``http.client`` with one keep-alive connection per client). Meant
 for loopback: it refuses any other host.
@@ -36,7 +41,24 @@ class LoadReport:
     server_errors: list[str] = field(default_factory=list)
     missing_reads: list[str] = field(default_factory=list)
     written: set[str] = field(default_factory=set)
+    deleted: set[str] = field(default_factory=set)
     latencies: dict[str, list[float]] = field(default_factory=dict)
+    #: (seconds since start, resident bytes) of the sampled process
+    memory: list[tuple[float, int]] = field(default_factory=list)
+
+    @property
+    def live(self) -> set[str]:
+        """Ids that must be stored: acknowledged written, not acknowledged deleted since."""
+        return self.written - self.deleted
+
+    def check(self, stored: set[str]) -> dict[str, int]:
+        """Lost and resurrected writes, given the ids stored now (run-tagged ids only)."""
+        return {"lost": len(self.live - stored), "resurrected": len(self.deleted & stored)}
+
+    def memory_growth(self, warmup: float) -> float | None:
+        """Resident memory at the end relative to the first sample after ``warmup`` seconds."""
+        after = [rss for t, rss in self.memory if t >= warmup]
+        return after[-1] / after[0] - 1.0 if len(after) >= 2 else None
 
     def summary(self) -> dict[str, Any]:
         import numpy as np
@@ -51,13 +73,15 @@ class LoadReport:
                 "by_kind": dict(self.kinds), "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
                 "server_errors_5xx": len(self.server_errors), "transport_errors": len(self.transport_errors),
                 "reads_of_acknowledged_writes_missing": len(self.missing_reads),
-                "documents_written": len(self.written),
+                "documents_written": len(self.written), "documents_deleted": len(self.deleted),
+                "memory_mb": [round(rss / 2**20, 1) for _, rss in self.memory[::5]],
                 "latency": {kind: lat(values) for kind, values in sorted(self.latencies.items())}}
 
 
 def run_load(base_url: str, collection: str, *, clients: int = 8, seconds: float = 30.0,
              write_share: float = 0.3, read_share: float = 0.1, max_requests: int = 100_000,
-             api_key: str | None = None, seed: int = 0) -> LoadReport:
+             api_key: str | None = None, seed: int = 0, delete_share: float = 0.0, ask_share: float = 0.0,
+             memory_pid: int | None = None) -> LoadReport:
     """``clients`` threads for ``seconds`` (or ``max_requests`` in all, whichever comes first).
 
     Each upsert writes 1-3 new documents with ids unique to the run; each read-back fetches
@@ -91,14 +115,26 @@ def run_load(base_url: str, collection: str, *, clients: int = 8, seconds: float
                 kind = "upsert"
                 docs = []
                 for _ in range(rng.randint(1, 3)):
-                    serial += 1
                     text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 30)))
-                    docs.append({"id": f"load-{run_tag}-{number}-{serial}", "text": text,
-                                 "metadata": {"client": number, "serial": serial}})
+                    if mine and rng.random() < 0.2:  # replace one of this client's documents
+                        doc_id = rng.choice(mine)
+                    else:
+                        serial += 1
+                        doc_id = f"load-{run_tag}-{number}-{serial}"
+                    if any(d["id"] == doc_id for d in docs):
+                        continue
+                    docs.append({"id": doc_id, "text": text, "metadata": {"client": number, "serial": serial}})
                 method, url, body = "POST", f"{path}/documents", {"documents": docs}
             elif roll < write_share + read_share and mine:
                 kind, doc_id = "read", rng.choice(mine)
                 method, url, body = "GET", f"{path}/documents/{quote(doc_id, safe='')}", None
+            elif roll < write_share + read_share + delete_share and mine:
+                kind, doc_id = "delete", mine.pop(rng.randrange(len(mine)))
+                method, url, body = "DELETE", f"{path}/documents/{quote(doc_id, safe='')}", None
+            elif roll < write_share + read_share + delete_share + ask_share:
+                kind = "ask"
+                body = {"question": rng.choice(QUERIES), "k": 3, "budget": 300}
+                method, url = "POST", f"{path}/ask"
             else:
                 kind = "search"
                 body = {"query": rng.choice(QUERIES), "k": 10, "mode": rng.choice(("dense", "keyword", "hybrid"))}
@@ -126,7 +162,13 @@ def run_load(base_url: str, collection: str, *, clients: int = 8, seconds: float
                 if kind == "upsert" and status == 200:
                     ids = [d["id"] for d in body["documents"]]  # type: ignore[index]
                     report.written.update(ids)
-                    mine.extend(ids)
+                    mine.extend(i for i in ids if i not in mine)
+                if kind == "delete":
+                    if status == 200:
+                        report.deleted.add(doc_id)
+                    else:  # not acknowledged: it may or may not be gone; keep it out of the count
+                        report.written.discard(doc_id)
+                        report.missing_reads.append(f"delete {doc_id}: {status}")
                 if kind == "read" and status != 200:
                     report.missing_reads.append(f"{doc_id}: {status}")
         conn.close()
@@ -134,9 +176,36 @@ def run_load(base_url: str, collection: str, *, clients: int = 8, seconds: float
     started = time.perf_counter()
     deadline = started + seconds
     threads = [threading.Thread(target=client, args=(i,), name=f"load-client-{i}") for i in range(clients)]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            rss = _rss(memory_pid)  # type: ignore[arg-type]
+            if rss:
+                report.memory.append((time.perf_counter() - started, rss))
+            done.wait(1.0)
+
+    sampler = threading.Thread(target=sample, name="load-memory") if memory_pid else None
+    if sampler:
+        sampler.start()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    done.set()
+    if sampler:
+        sampler.join()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _rss(pid: int) -> int:
+    """Resident set size of ``pid`` in bytes (Linux /proc), 0 when unavailable."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0

@@ -261,7 +261,7 @@ def test_openapi_schema_holds_under_fuzzing(keyed_server, artifacts, tmp_path):
     """schemathesis (its CLI: the pytest plugin does not load under pytest 9) against the live
     schema, with the key: no 5xx, and every status code, content type and body is documented.
     Bounded: 40 generated cases (valid and invalid) per operation, 6 for the costly ask and map.
-    The coverage phase is left out: generating its boundary cases alone takes minutes here."""
+    The coverage phase (boundary cases) runs on its own in test_hardening.py."""
     st = Path(sys.executable).with_name("st")
     costly = "/ask$|/map$"
     started = time.monotonic()

@@ -199,7 +199,10 @@ class FolderIndexer:
             old_ids = vanished.pop(source)[3]
             return self._renamed(rel, source, old_ids, digest, st, summary)
         try:
-            docs = self._documents(path, rel, raw)
+            from nearspace.ingest.timeout import time_limit
+
+            with time_limit():  # a hostile file that would hang the parser becomes this file's failure
+                docs = self._documents(path, rel, raw)
         except ParseError as exc:
             summary.failed.append((rel, str(exc)))
             return None

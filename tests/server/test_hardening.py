@@ -9,6 +9,7 @@ import os
 import socket
 import sqlite3
 import subprocess
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -161,9 +162,29 @@ def test_sixteen_clients_mixing_everything(tmp_path, artifacts):
         seed = [{"id": f"seed-{i}", "text": t} for i, t in enumerate(["dropout and weight decay", "bread and yeast",
                                                                        "comets and planets", "rivers and valleys"])]
         assert call(f"{served.url}/v1/collections/load/documents", "POST", {"documents": seed})[0] == 200
+        backups: list[dict] = []
+
+        def back_up_mid_run() -> None:  # a consistent copy while 16 clients read and the server writes
+            from nearspace.store.backup import backup
+
+            time.sleep(seconds / 2)
+            backups.append(backup(served.store, tmp_path / "mid-run-backup.db"))
+
+        backer = threading.Thread(target=back_up_mid_run)
+        backer.start()
         report = run_load(served.url, "load", clients=16, seconds=seconds, write_share=0.3, read_share=0.1,
                           delete_share=0.1, ask_share=0.1, memory_pid=served.proc.pid, max_requests=50_000)
+        backer.join()
         summary = report.summary()
+        copy = tmp_path / "mid-run-backup.db"
+        with sqlite3.connect(copy) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            copied = {row[0] for row in conn.execute("SELECT doc_id FROM docs WHERE doc_id LIKE 'load-%'")}
+            fts = conn.execute("SELECT count(*) FROM fts_1").fetchone()[0]
+            total = conn.execute("SELECT count(*) FROM docs").fetchone()[0]
+        assert fts == total  # documents and keyword index from the same committed state
+        assert copied <= report.written, "the backup holds a document no client wrote"
+        summary["backup_under_load"] = {k: backups[0][k] for k in ("bytes", "seconds", "documents")}
         with sqlite3.connect(served.store) as conn:
             stored = {row[0] for row in conn.execute(
                 "SELECT doc_id FROM docs JOIN collections ON collections.id = docs.collection_id "

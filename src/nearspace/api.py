@@ -173,10 +173,7 @@ class Collection:
         if batch_size < 1:
             raise InputError(f"batch_size must be >= 1, got {batch_size}")
         if vectors is not None:
-            vectors = np.asarray(vectors, dtype=np.float32)
-            if vectors.ndim != 2 or vectors.shape != (len(docs), self.data.dim):
-                raise InputError(f"vectors must have shape ({len(docs)}, {self.data.dim}) for collection "
-                                 f"{self.name!r}, got {vectors.shape}")
+            vectors = unit_vectors(vectors, len(docs), self.data.dim, where=f"collection {self.name!r}")
         totals = {"added": 0, "updated": 0, "metadata": 0, "unchanged": 0}
         if vectors is None and len(docs) > batch_size:
             # longest first across the whole input, so each encoded batch pads little;
@@ -195,11 +192,11 @@ class Collection:
             for start in range(0, len(docs), batch_size):
                 batch = docs[start:start + batch_size]
                 if vectors is not None:
-                    batch_vectors = vectors[start:start + batch_size]
+                    batch_vectors, encoded = vectors[start:start + batch_size], None
                 else:
-                    batch_vectors = self._encode_changed(batch)
+                    batch_vectors, encoded = self._encode_changed(batch)
                 try:
-                    counts = self.data.write(batch, batch_vectors, replace=replace)
+                    counts = self._write_batch(batch, batch_vectors, encoded, replace=replace)
                 except StoreError as exc:  # say how much of this call was committed before the fault
                     raise exc.with_progress(start, len(docs)) from exc.__cause__
                 for key, value in counts.items():
@@ -211,14 +208,40 @@ class Collection:
                 progress.stop()
         return totals
 
-    def _encode_changed(self, batch: list[Document]) -> np.ndarray:
-        """Vectors for the batch, encoding only documents whose content is new or changed."""
+    def _encode_changed(self, batch: list[Document]) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors for the batch, encoding only documents whose content is new or changed;
+        returns ``(vectors, encoded)`` where ``encoded`` marks the rows that are real."""
         stored = self.data.hashes([d.id for d in batch])
         need = [i for i, d in enumerate(batch) if stored.get(d.id) != content_hash(d.title, d.text)]
         out = np.zeros((len(batch), self.data.dim), dtype=np.float32)
-        if need:
-            out[need] = self.encoder.encode([embedding_text(batch[i]) for i in need], show_progress=False)
-        return out
+        encoded = np.zeros(len(batch), dtype=bool)
+        self._encode_into(batch, need, out, encoded)
+        return out, encoded
+
+    def _encode_into(self, batch: list[Document], positions: list[int], out: np.ndarray,
+                     encoded: np.ndarray) -> None:
+        if positions:
+            out[positions] = self.encoder.encode([embedding_text(batch[i]) for i in positions],
+                                                 show_progress=False)
+            encoded[positions] = True
+
+    def _write_batch(self, batch: list[Document], vectors: np.ndarray, encoded: np.ndarray | None,
+                     *, replace: bool, also=None) -> dict[str, int]:
+        """One committed batch. The hashes are checked again inside the write transaction; a
+        document another process changed after we read its hash is encoded and the batch
+        retried, so a placeholder vector is never stored."""
+        from nearspace.store.database import NeedVectors
+
+        for _attempt in range(20):
+            try:
+                return self.data.write(batch, vectors, replace=replace, encoded=encoded, also=also)
+            except NeedVectors as need:
+                assert encoded is not None
+                self._encode_into(batch, need.positions, vectors, encoded)
+        # 20 rounds of other writers changing the same ids: encode everything and stop racing
+        assert encoded is not None
+        self._encode_into(batch, [i for i in range(len(batch)) if not encoded[i]], vectors, encoded)
+        return self.data.write(batch, vectors, replace=replace, encoded=encoded, also=also)
 
     def delete(self, ids: Sequence[str] | str) -> int:
         """Delete by id; returns how many of them were stored."""
@@ -288,6 +311,27 @@ class Collection:
         """Save the derived ANN index so reopening is fast; False when the collection is
         small enough to be searched exactly (there is no graph to save)."""
         return self.index.save()
+
+
+def unit_vectors(vectors: Any, n: int, dim: int, *, where: str) -> np.ndarray:
+    """Validate caller-given vectors and scale them to unit length (search is cosine).
+
+    Zero, NaN and infinite vectors are refused: they have no direction to compare.
+    """
+    try:
+        array = np.asarray(vectors, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"vectors for {where} must be numbers: {exc}") from None
+    if array.ndim != 2 or array.shape != (n, dim):
+        raise InputError(f"vectors must have shape ({n}, {dim}) for {where}, got {array.shape}")
+    finite = np.isfinite(array).all(axis=1)
+    if not finite.all():
+        raise InputError(f"vector {int(np.argmin(finite))} for {where} contains NaN or infinite values")
+    norms = np.linalg.norm(array, axis=1)
+    if (norms == 0).any():
+        raise InputError(f"vector {int(np.argmin(norms))} for {where} is all zeros; it has no direction "
+                         "to compare by cosine")
+    return (array / norms[:, None]).astype(np.float32)
 
 
 def embedding_text(doc: Document) -> str:

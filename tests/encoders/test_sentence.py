@@ -27,7 +27,11 @@ def test_order_of_inputs_is_kept(encoder):
     texts = ["short", "a considerably longer text that sorts first when batching by length", "mid length text"]
     together = encoder.encode(texts, batch_size=2)
     alone = np.vstack([encoder.encode([t]) for t in texts])
-    assert np.allclose(together, alone, atol=1e-4)
+    # bf16 (chosen on CPUs with native bf16) rounds differently with padding: compare by cosine
+    tolerance = 1e-4 if encoder.precision == "fp32" else 2e-3
+    sims = together @ alone.T
+    assert (np.abs(np.diag(sims) - 1.0) < tolerance).all(), np.diag(sims)
+    assert (sims.argmax(axis=1) == np.arange(len(texts))).all()
 
 
 def test_bad_input_is_rejected(encoder):

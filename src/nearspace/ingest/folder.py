@@ -299,14 +299,16 @@ class FolderIndexer:
             return
         docs = [d for item in pending for d in item.docs]
         vectors = np.zeros((len(docs), self.data.dim), dtype=np.float32)
+        encoded = np.zeros(len(docs), dtype=bool)
         reused = {k: v for item in pending for k, v in item.reuse.items()}
         to_encode = [i for i, d in enumerate(docs) if d.id not in reused]
         for i, d in enumerate(docs):
             if d.id in reused:
                 vectors[i] = reused[d.id]
+                encoded[i] = True
         if to_encode:
             encoded_docs = [docs[i] for i in to_encode]
-            vectors[to_encode] = self.collection._encode_changed(encoded_docs)
+            vectors[to_encode], encoded[to_encode] = self.collection._encode_changed(encoded_docs)
             summary.chunks_encoded += len(to_encode)
 
         def bookkeeping() -> None:
@@ -324,7 +326,8 @@ class FolderIndexer:
                 self.data.track_file(item.path, item.digest, item.size, item.mtime_ns, new_ids)
                 tracked[item.path] = (item.digest, item.size, item.mtime_ns, new_ids)
 
-        self.data.write(docs, vectors, replace=True, also=bookkeeping)
+        # hashes are checked again inside the transaction (another writer may have changed them)
+        self.collection._write_batch(docs, vectors, encoded, replace=True, also=bookkeeping)
         summary.chunks_written += len(docs)
 
     def _forget(self, path: str, ids: list[str], summary: IngestSummary) -> None:

@@ -73,6 +73,8 @@ class SafeConnection(sqlite3.Connection):
 
     where = "the store"
     path: str | None = None
+    #: the owning Database's lock; statements from another thread wait while a transaction runs
+    lock: Any = None
 
     def cursor(self, factory: Any = SafeCursor) -> sqlite3.Cursor:  # type: ignore[override]
         try:
@@ -82,6 +84,12 @@ class SafeConnection(sqlite3.Connection):
             raise
 
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:  # type: ignore[override]
+        if self.lock is not None:
+            with self.lock:
+                return self._execute(sql, parameters)
+        return self._execute(sql, parameters)
+
+    def _execute(self, sql: str, parameters: Any) -> sqlite3.Cursor:
         try:
             return self.cursor().execute(sql, parameters)
         except (sqlite3.Error, OverflowError) as exc:
@@ -89,6 +97,12 @@ class SafeConnection(sqlite3.Connection):
             raise
 
     def executemany(self, sql: str, seq_of_parameters: Any, /) -> sqlite3.Cursor:  # type: ignore[override]
+        if self.lock is not None:
+            with self.lock:
+                return self._executemany(sql, seq_of_parameters)
+        return self._executemany(sql, seq_of_parameters)
+
+    def _executemany(self, sql: str, seq_of_parameters: Any) -> sqlite3.Cursor:
         try:
             return self.cursor().executemany(sql, seq_of_parameters)
         except (sqlite3.Error, OverflowError) as exc:

@@ -9,8 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import secrets
 import sqlite3
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -20,7 +23,6 @@ import numpy as np
 from nearspace.errors import CollectionNotFound, EncoderMismatch, InputError, StoreError
 from nearspace.store.filters import compile_where, flatten_metadata, index_columns
 
-SCHEMA_VERSION = 1
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 _STOPWORDS = frozenset(
     "a an and are as at be but by for from has have how i if in into is it its of on or s such "
@@ -63,7 +65,8 @@ CREATE TABLE IF NOT EXISTS changes(
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     collection_id INTEGER NOT NULL,
     doc INTEGER NOT NULL,
-    op TEXT NOT NULL CHECK (op IN ('add', 'del'))
+    op TEXT NOT NULL CHECK (op IN ('add', 'del')),
+    txn INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS changes_by_collection ON changes(collection_id, seq);
 CREATE TABLE IF NOT EXISTS files(
@@ -141,6 +144,10 @@ class Database:
                 raise StoreError(f"cannot create the store's folder {parent}: {exc.strerror or exc}") from exc
         try:
             self.conn = _connect(self.path)
+            # one lock per connection: a Store shared by threads runs one transaction at a time
+            # (sqlite3 would otherwise interleave their BEGIN/COMMIT on the same connection)
+            self.lock = threading.RLock()
+            self.conn.lock = self.lock
             from nearspace.store import schema  # version check and migrations, one transaction
 
             schema.ensure(self.conn, list(filter(str.strip, _SCHEMA.split(";"))), where=f"store {self.path}")
@@ -152,7 +159,21 @@ class Database:
 
     # -- transactions ---------------------------------------------------------------
     def transaction(self) -> "_Transaction":
-        return _Transaction(self.conn)
+        return _Transaction(self.conn, self.lock)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every statement inside sees the same committed state."""
+        with self.lock:
+            if self.conn.in_transaction:  # already inside a write: that is our snapshot
+                yield self.conn
+                return
+            self.conn.execute("BEGIN")
+            try:
+                yield self.conn
+            finally:
+                if self.conn.in_transaction:
+                    self.conn.execute("COMMIT")
 
     # -- collections ----------------------------------------------------------------
     def collection_names(self) -> list[str]:
@@ -206,24 +227,38 @@ class Database:
 
 
 class _Transaction:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolls back on any exception."""
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolls back on any exception.
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    Holds the connection's lock for its whole length, and gives the change-log rows it
+    writes a fresh random token (``conn.txn_token``) that no other transaction shares.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, lock: threading.RLock) -> None:
         self.conn = conn
+        self.lock = lock
 
     def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
+        self.lock.acquire()
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self.lock.release()
+            raise
+        self.conn.txn_token = secrets.randbits(62) or 1
         return self.conn
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            try:
-                self.conn.execute("COMMIT")
-            except BaseException:  # e.g. disk full at commit: leave no transaction open
+        try:
+            if exc_type is None:
+                try:
+                    self.conn.execute("COMMIT")
+                except BaseException:  # e.g. disk full at commit: leave no transaction open
+                    self._rollback()
+                    raise
+            else:
                 self._rollback()
-                raise
-        else:
-            self._rollback()
+        finally:
+            self.lock.release()
 
     def _rollback(self) -> None:
         try:
@@ -367,6 +402,12 @@ class CollectionData:
         row = self.conn.execute("SELECT max(seq) FROM changes WHERE collection_id = ?", (self.cid,)).fetchone()
         return int(row[0] or 0)
 
+    def change_token(self, seq: int) -> int | None:
+        """The write-transaction token of change ``seq`` (None when SQLite holds no such change)."""
+        row = self.conn.execute("SELECT txn FROM changes WHERE collection_id = ? AND seq = ?",
+                                (self.cid, seq)).fetchone()
+        return int(row[0]) if row else None
+
     def changes_since(self, seq: int) -> list[tuple[int, int, str]]:
         return list(self.conn.execute(
             "SELECT seq, doc, op FROM changes WHERE collection_id = ? AND seq > ? ORDER BY seq", (self.cid, seq)))
@@ -405,11 +446,18 @@ class CollectionData:
 
     # -- writes ---------------------------------------------------------------------
     def write(self, docs: Sequence[Document], vectors: np.ndarray, *, replace: bool,
-              also: Callable[[], None] | None = None) -> dict[str, int]:
+              also: Callable[[], None] | None = None,
+              encoded: Sequence[bool] | np.ndarray | None = None) -> dict[str, int]:
         """Insert (or with ``replace`` upsert) a batch in one transaction.
 
         ``also`` runs inside the same transaction after the documents are written (the
         folder indexer records its file bookkeeping there, so both commit or neither does).
+
+        ``encoded`` marks which rows of ``vectors`` are real; the others are placeholders for
+        documents the caller believed unchanged. The stored hashes are compared again inside
+        the transaction, and if any such document is in fact new or changed (another process
+        wrote it meanwhile) nothing is written and :class:`NeedVectors` names the positions
+        to encode before retrying: no path stores a vector that does not belong to its text.
 
         Returns counts: ``added``, ``updated`` (content changed, new vector),
         ``metadata`` (only metadata changed), ``unchanged``.
@@ -425,6 +473,10 @@ class CollectionData:
         counts = {"added": 0, "updated": 0, "metadata": 0, "unchanged": 0}
         with self.db.transaction() as conn:
             existing = self._existing([d.id for d in docs])
+            if encoded is not None:
+                missing = _needing_vectors(docs, existing, encoded)
+                if missing:
+                    raise NeedVectors(missing)
             if not replace:
                 clash = [d.id for d in docs if d.id in existing]
                 if clash:
@@ -456,7 +508,8 @@ class CollectionData:
                 row = int(cur.lastrowid)
                 conn.execute(f"INSERT INTO {self.fts}(rowid, title, text) VALUES (?, ?, ?)", (row, doc.title, doc.text))
                 self._index_metadata(row, doc.metadata)
-                conn.execute("INSERT INTO changes(collection_id, doc, op) VALUES (?, ?, 'add')", (self.cid, row))
+                conn.execute("INSERT INTO changes(collection_id, doc, op, txn) VALUES (?, ?, 'add', ?)",
+                             (self.cid, row, _token(conn)))
                 existing[doc.id] = (row, digest, meta_json, doc.title, doc.text)
             if also is not None:
                 also()
@@ -511,7 +564,8 @@ class CollectionData:
                      (row, title, text))
         conn.execute("DELETE FROM meta_index WHERE doc = ?", (row,))
         conn.execute("DELETE FROM docs WHERE doc_row = ?", (row,))
-        conn.execute("INSERT INTO changes(collection_id, doc, op) VALUES (?, ?, 'del')", (self.cid, row))
+        conn.execute("INSERT INTO changes(collection_id, doc, op, txn) VALUES (?, ?, 'del', ?)",
+                     (self.cid, row, _token(conn)))
 
     def _index_metadata(self, row: int, metadata: dict[str, Any]) -> None:
         entries = []
@@ -520,6 +574,32 @@ class CollectionData:
             entries.append((row, self.cid, key, num, text))
         if entries:
             self.conn.executemany("INSERT INTO meta_index(doc, collection_id, key, num, str) VALUES (?, ?, ?, ?, ?)", entries)
+
+
+class NeedVectors(Exception):
+    """Raised inside :meth:`CollectionData.write` (which then rolls back): the documents at
+    ``positions`` need vectors the caller did not encode."""
+
+    def __init__(self, positions: list[int]) -> None:
+        super().__init__(f"{len(positions)} document(s) changed since their hashes were read")
+        self.positions = positions
+
+
+def _needing_vectors(docs: Sequence[Document], existing: dict, encoded: Sequence[bool]) -> list[int]:
+    """Positions of documents whose content differs from what is stored (as of this
+    transaction) but that carry no real vector; a repeated id is judged by its last copy."""
+    seen: dict[str, str] = {doc_id: row[1] for doc_id, row in existing.items()}
+    missing = []
+    for i, doc in enumerate(docs):
+        digest = content_hash(doc.title, doc.text)
+        if seen.get(doc.id) != digest and not encoded[i]:
+            missing.append(i)
+        seen[doc.id] = digest
+    return missing
+
+
+def _token(conn: sqlite3.Connection) -> int:
+    return getattr(conn, "txn_token", 0) or 1
 
 
 def _chunks(items: list, size: int) -> Iterable[list]:

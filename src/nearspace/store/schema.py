@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 from nearspace.errors import StoreError, StoreTooNew
 
 #: the schema this code writes; bump it and add a step to MIGRATIONS when the layout changes
-CURRENT_VERSION = 2
+CURRENT_VERSION = 3
 
 
 def _v1_to_v2(conn: sqlite3.Connection) -> None:
@@ -28,8 +28,17 @@ def _v1_to_v2(conn: sqlite3.Connection) -> None:
                  "to_version INTEGER NOT NULL, applied REAL NOT NULL, software TEXT NOT NULL)")
 
 
+def _v2_to_v3(conn: sqlite3.Connection) -> None:
+    """Version 3 tags every change-log row with its write transaction's random token, so a
+    saved index can prove the history it covers is the one SQLite holds (after a restore or a
+    lost commit, sequence numbers are reused but tokens are not)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(changes)")}
+    if columns and "txn" not in columns:
+        conn.execute("ALTER TABLE changes ADD COLUMN txn INTEGER NOT NULL DEFAULT 0")
+
+
 #: from_version -> the step that turns it into from_version + 1 (runs inside the open transaction)
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def stored_version(conn: sqlite3.Connection) -> int:

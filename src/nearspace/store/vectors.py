@@ -5,11 +5,22 @@ and caught up from the change log before each search, so rows committed by anoth
 process become visible at the next query. The HNSW graph is saved atomically (temp file,
 fsync, rename) next to the store with a sidecar naming the change sequence it covers; on
 open it is loaded and caught up, or rebuilt when it does not match.
+
+What the sidecar must prove before the graph is trusted: the collection id and dimension,
+the covered change sequence and that change's write-transaction token as SQLite holds it
+(a restored backup or a commit lost to power failure reuses sequence numbers, never tokens;
+a sidecar claiming a change SQLite does not hold is stale), and a CRC-32 of the graph file
+(damage inside a file of the right size would otherwise crash hnswlib). Anything that
+disagrees means a rebuild from SQLite with a one-line warning. This makes WAL's
+``synchronous=NORMAL`` safe for the derived files: a lost commit is detected, not trusted.
 """
 from __future__ import annotations
 
 import json
+import logging
 import os
+import threading
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +32,8 @@ EXACT_THRESHOLD = 20_000
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 200
 HNSW_EF_SEARCH = 96
+
+log = logging.getLogger("nearspace")
 
 
 class VectorIndex:
@@ -38,22 +51,30 @@ class VectorIndex:
         self.covered_seq = -1
         self.hnsw = None  # hnswlib.Index when the collection is large
         self.hnsw_seq = -1
+        # one Collection may be searched from several threads: refresh and graph walks
+        # mutate shared state, so they run one at a time
+        self._lock = threading.RLock()
 
     # -- keeping up with SQLite ---------------------------------------------------------
     def refresh(self) -> None:
-        """Bring the matrix (and HNSW graph, if any) up to the last committed change."""
-        last = self.data.last_seq()
-        if last == self.covered_seq:
-            return
-        if self.covered_seq < 0 or self.data.first_seq() > self.covered_seq + 1:
-            self.rows, self.matrix = self.data.vectors()
-        else:
-            self._apply(self.data.changes_since(self.covered_seq))
-        self.covered_seq = last
-        if len(self.rows) >= self.exact_threshold:
-            self._sync_hnsw()
-        else:
-            self.hnsw = None
+        """Bring the matrix (and HNSW graph, if any) up to the last committed change.
+
+        Everything is read inside one read transaction, so a commit landing meanwhile is
+        either wholly seen or wholly left for the next refresh, never applied twice.
+        """
+        with self._lock, self.data.db.snapshot():
+            last = self.data.last_seq()
+            if last == self.covered_seq:
+                return
+            if self.covered_seq < 0 or last < self.covered_seq or self.data.first_seq() > self.covered_seq + 1:
+                self.rows, self.matrix = self.data.vectors()
+            else:
+                self._apply(self.data.changes_since(self.covered_seq))
+            self.covered_seq = last
+            if len(self.rows) >= self.exact_threshold:
+                self._sync_hnsw()
+            else:
+                self.hnsw = None
 
     def _apply(self, changes: list[tuple[int, int, str]]) -> None:
         deleted = {doc for _, doc, op in changes if op == "del"}
@@ -79,10 +100,10 @@ class VectorIndex:
         if self.hnsw is None:
             self._build_hnsw()
             return
-        changes = self.data.changes_since(self.hnsw_seq)
-        if self.data.first_seq() > self.hnsw_seq + 1:
+        if self.hnsw_seq > self.covered_seq or self.data.first_seq() > self.hnsw_seq + 1:
             self._build_hnsw()
             return
+        changes = self.data.changes_since(self.hnsw_seq)
         deleted = [doc for _, doc, op in changes if op == "del"]
         for doc in deleted:
             try:
@@ -124,27 +145,51 @@ class VectorIndex:
             return None, -1
         try:
             meta = json.loads(sidecar.read_text())
-            if meta.get("dim") != self.data.dim or meta.get("collection_id") != self.data.cid \
-                    or os.path.getsize(self.ann_path) != meta.get("bytes"):
-                return None, -1
-            index = hnswlib.Index(space="ip", dim=self.data.dim)
-            index.load_index(str(self.ann_path), max_elements=int(meta["max_elements"]))
-            return index, int(meta["seq"])
-        except (OSError, ValueError, KeyError, RuntimeError):
-            return None, -1  # unreadable or stale: rebuild from SQLite
+            problem = self._disagreement(meta)
+            if problem is None:
+                index = hnswlib.Index(space="ip", dim=self.data.dim)
+                index.load_index(str(self.ann_path), max_elements=int(meta["max_elements"]))
+                return index, int(meta["seq"])
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError, AttributeError) as exc:
+            problem = f"unreadable ({type(exc).__name__})"
+        log.warning("nearspace: rebuilding the vector index of %r from SQLite: saved graph %s",
+                    self.data.name, problem)
+        return None, -1
+
+    def _disagreement(self, meta: dict) -> str | None:
+        """Why the saved graph must not be trusted, or None when SQLite confirms the sidecar."""
+        if meta.get("dim") != self.data.dim or meta.get("collection_id") != self.data.cid:
+            return "belongs to another collection or dimension"
+        seq = int(meta["seq"])
+        if seq > self.covered_seq:
+            return f"claims change {seq}, but SQLite holds changes only up to {self.covered_seq}"
+        token = self.data.change_token(seq) if seq > 0 else 0
+        if token is None or token != meta.get("token"):
+            return f"covers a history SQLite does not hold (change {seq} differs: restored or lost commits)"
+        if os.path.getsize(self.ann_path) != meta.get("bytes"):
+            return "has the wrong size"
+        if _crc32(self.ann_path) != meta.get("crc32"):
+            return "is damaged (checksum mismatch)"
+        return None
 
     def save(self) -> bool:
         """Persist the HNSW graph atomically; returns False when there is none to save."""
-        self.refresh()
-        if self.hnsw is None:
-            return False
+        with self._lock:
+            self.refresh()
+            if self.hnsw is None:
+                return False
+            return self._save_locked()
+
+    def _save_locked(self) -> bool:
+        assert self.hnsw is not None
         self.ann_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.ann_path.with_suffix(".hnsw.tmp")
         self.hnsw.save_index(str(tmp))
         _fsync(tmp)
+        token = self.data.change_token(self.hnsw_seq) if self.hnsw_seq > 0 else 0
         meta = {"collection_id": self.data.cid, "dim": self.data.dim, "seq": self.hnsw_seq,
-                "count": len(self.rows), "max_elements": self.hnsw.get_max_elements(),
-                "bytes": os.path.getsize(tmp)}
+                "token": token, "count": len(self.rows), "max_elements": self.hnsw.get_max_elements(),
+                "bytes": os.path.getsize(tmp), "crc32": _crc32(tmp)}
         side_tmp = self._sidecar().with_suffix(".json.tmp")
         side_tmp.write_text(json.dumps(meta))
         _fsync(side_tmp)
@@ -156,6 +201,10 @@ class VectorIndex:
     # -- search -----------------------------------------------------------------------------
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """``[(doc_row, cosine)]`` best first; ``allowed`` (sorted doc_rows) restricts the search."""
+        with self._lock:
+            return self._search_locked(query, k, allowed)
+
+    def _search_locked(self, query: np.ndarray, k: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
         self.refresh()
         n = len(self.rows)
         if n == 0 or k <= 0:
@@ -189,6 +238,14 @@ def _top_k(scores: np.ndarray, rows: np.ndarray, k: int) -> list[tuple[int, floa
     top = np.argpartition(-scores, k - 1)[:k]
     top = top[np.argsort(-scores[top], kind="stable")]
     return [(int(rows[i]), float(scores[i])) for i in top]
+
+
+def _crc32(path: Path) -> int:
+    value = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 22):
+            value = zlib.crc32(chunk, value)
+    return value
 
 
 def _fsync(path: Path) -> None:

@@ -1,0 +1,263 @@
+"""Regression tests for [7/13]: the derived index never disagrees with SQLite.
+
+One test per finding; each failed on the code before the fix.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import threading
+
+import numpy as np
+import pytest
+
+from nearspace import open_store
+from nearspace.errors import InputError
+from tests.store.hashing import HashingEncoder
+
+THRESHOLD = 200  # the HNSW path from 200 vectors, so tests stay small
+
+
+def _open(path):
+    return open_store(path, encoder=HashingEncoder())
+
+
+def _store(path):
+    from nearspace.api import Store
+
+    return Store(path, encoder=HashingEncoder(), exact_threshold=THRESHOLD)
+
+
+def _texts(prefix: str, n: int) -> list[str]:
+    """Texts whose every word carries ``prefix``: sets with different prefixes share no words."""
+    return [f"{prefix}doc {prefix}{i} {prefix}topic{i % 17} {prefix}word{i * 7 % 101}" for i in range(n)]
+
+
+def _finds_itself(coll, ids, texts) -> int:
+    found = 0
+    for doc_id, text in zip(ids, texts):
+        hits = coll.search(text, k=1, mode="dense")
+        found += bool(hits) and hits[0].id == doc_id
+    return found
+
+
+def test_restored_store_never_trusts_a_graph_saved_after_the_backup(tmp_path):
+    path = tmp_path / "s.db"
+    store = _store(path)
+    coll = store.collection("c")
+    coll.upsert(ids=[f"a{i}" for i in range(400)], texts=_texts("base", 400))
+    assert coll.flush()
+    store.close()
+    shutil.copy(path, tmp_path / "backup.db")  # backup taken with the store closed (WAL checkpointed)
+
+    store = _store(path)
+    coll = store.collection("c")
+    coll.upsert(ids=[f"b{i}" for i in range(40)], texts=_texts("later", 40))
+    assert coll.flush()  # the graph now covers changes the backup never saw
+    store.close()
+
+    for suffix in ("", "-wal", "-shm"):
+        (tmp_path / f"s.db{suffix}").unlink(missing_ok=True)
+    shutil.copy(tmp_path / "backup.db", path)
+
+    store = _store(path)
+    coll = store.collection("c")
+    new_ids, new_texts = [f"n{i}" for i in range(40)], _texts("fresh", 40)
+    coll.upsert(ids=new_ids, texts=new_texts)
+    assert _finds_itself(coll, new_ids, new_texts) == 40
+    assert all(r.id.startswith(("a", "n")) for r in coll.search("laterdoc", k=50, mode="dense"))
+    store.close()
+
+
+def test_sidecar_claiming_more_than_sqlite_holds_is_rebuilt(tmp_path):
+    import json
+
+    path = tmp_path / "s.db"
+    store = _store(path)
+    coll = store.collection("c")
+    coll.upsert(ids=[f"a{i}" for i in range(300)], texts=_texts("base", 300))
+    coll.flush()
+    sidecar = store.ann_dir / "c.json"
+    meta = json.loads(sidecar.read_text())
+    meta["seq"] += 40  # as after a power loss: the graph was fsynced, SQLite's last commits were not
+    sidecar.write_text(json.dumps(meta))
+    store.close()
+    store = _store(path)
+    coll = store.collection("c")
+    new_ids, new_texts = [f"n{i}" for i in range(40)], _texts("fresh", 40)
+    for doc_id, text in zip(new_ids, new_texts):  # 40 commits: SQLite reaches the claimed sequence
+        coll.upsert(ids=[doc_id], texts=[text])
+    store.close()
+    store = _store(path)
+    coll = store.collection("c")
+    assert _finds_itself(coll, new_ids, new_texts) == 40
+    store.close()
+
+
+def _search_damaged(path: str, queue) -> None:
+    try:
+        store = _store(path)
+        coll = store.collection("c")
+        hits = coll.search(_texts("base", 300)[3], k=3, mode="dense")
+        queue.put(hits[0].id)
+    except BaseException as exc:  # report, don't hang the parent
+        queue.put(f"error: {exc!r}")
+
+
+def test_damage_inside_the_graph_is_rebuilt_not_a_crash(tmp_path, caplog):
+    path = tmp_path / "s.db"
+    store = _store(path)
+    coll = store.collection("c")
+    coll.upsert(ids=[f"a{i}" for i in range(300)], texts=_texts("base", 300))
+    coll.flush()
+    store.close()
+    graph = tmp_path / "s.db.ann" / "c.hnsw"
+    size = graph.stat().st_size
+    with open(graph, "r+b") as handle:  # same size, garbage in the middle
+        handle.seek(size // 4)
+        handle.write(os.urandom(size // 2))
+    # a segfault in a child shows as a negative exit code instead of killing pytest
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_search_damaged, args=(str(path), queue))
+    child.start()
+    child.join(120)
+    assert child.exitcode == 0, f"search on a damaged graph died with exit code {child.exitcode}"
+    assert queue.get(timeout=5) == "a3"
+
+
+def _writer(path: str, label: str, rounds: int) -> None:
+    store = _open(path)
+    coll = store.collection("c")
+    for r in range(rounds):
+        coll.upsert(ids=["X", f"{label}-{r}"], texts=[f"{label} version {r} of the contested text x{r}{label}",
+                                                       f"{label} filler {r}"])
+    store.close()
+
+
+def test_two_writers_of_one_id_never_leave_a_wrong_vector(tmp_path):
+    path = str(tmp_path / "s.db")
+    _open(path).collection("c").upsert(ids=["X"], texts=["start"])
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(path, label, 15)) for label in ("A", "B")]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(300)
+        assert p.exitcode == 0
+    store = _open(path)
+    coll = store.collection("c")
+    stored = coll.get("X")
+    vector = np.frombuffer(store.db.conn.execute(
+        "SELECT vector FROM docs WHERE doc_id = 'X'").fetchone()[0], dtype=np.float32)
+    expected = HashingEncoder().encode([stored.text])[0]
+    assert np.allclose(vector, expected, atol=1e-5)
+    assert coll.search(stored.text, k=1, mode="dense")[0].id == "X"
+    store.close()
+
+
+def test_race_between_hash_read_and_write_is_caught_in_the_transaction(tmp_path):
+    """Deterministic version of the finding: another connection changes X between our hash
+    read and our write; the write must encode X instead of storing a placeholder."""
+    path = tmp_path / "s.db"
+    store = _open(path)
+    coll = store.collection("c")
+    coll.upsert(ids=["X"], texts=["original text"])
+    batch, _ = coll.data.get(["X"]), None
+    from nearspace.store.database import Document
+
+    docs = [Document("X", "original text")]
+    vectors, encoded = coll._encode_changed(docs)  # believes X unchanged: placeholder
+    assert not encoded.any()
+    other = _open(path)
+    other.collection("c").upsert(ids=["X"], texts=["changed by someone else"])
+    other.close()
+    coll._write_batch(docs, vectors, encoded, replace=True)
+    vector = np.frombuffer(store.db.conn.execute(
+        "SELECT vector FROM docs WHERE doc_id = 'X'").fetchone()[0], dtype=np.float32)
+    assert np.allclose(vector, HashingEncoder().encode(["original text"])[0], atol=1e-5)
+    store.close()
+
+
+def test_a_commit_between_reads_is_applied_once(tmp_path):
+    path = tmp_path / "s.db"
+    store = _store(path)
+    coll = store.collection("c")
+    coll.upsert(ids=[f"a{i}" for i in range(50)], texts=_texts("base", 50))
+    coll.search("base", k=5, mode="dense")  # index covers the first batch
+    writer = _store(path)
+    wcoll = writer.collection("c")
+    original = coll.data.changes_since
+
+    def racing_changes_since(seq):
+        # another process commits an update between refresh's reads
+        wcoll.upsert(ids=["a1", "new1"], texts=["a1 rewritten entirely", "brand new"])
+        coll.data.changes_since = original
+        return original(seq)
+
+    coll.data.changes_since = racing_changes_since
+    coll.upsert(ids=["a2"], texts=["a2 changed so refresh has work"])
+    results = coll.search("document", k=200, mode="dense")
+    ids = [r.id for r in results]
+    assert len(ids) == len(set(ids)), "an id appeared twice in one result"
+    results = coll.search("document", k=200, mode="dense")
+    ids = [r.id for r in results]
+    assert len(ids) == len(set(ids)) == coll.count()
+    store.close()
+    writer.close()
+
+
+def test_one_store_shared_by_threads(tmp_path):
+    store = _open(tmp_path / "s.db")
+    coll = store.collection("c")
+    errors: list[BaseException] = []
+    acknowledged: list[str] = []
+    lock = threading.Lock()
+
+    def write(label):
+        try:
+            for i in range(40):
+                coll.upsert(ids=[f"{label}-{i}"], texts=[f"text {label} {i}"])
+                with lock:
+                    acknowledged.append(f"{label}-{i}")
+        except BaseException as exc:
+            errors.append(exc)
+
+    def read():
+        try:
+            for _ in range(40):
+                coll.search("text", k=5, mode="hybrid")
+                coll.count()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(f"w{i}",)) for i in range(3)]
+    threads += [threading.Thread(target=read) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors[:3]
+    assert coll.count() == len(acknowledged) == 120
+    store.close()
+
+
+def test_given_vectors_are_normalised_and_bad_ones_refused(tmp_path):
+    store = _open(tmp_path / "s.db")
+    coll = store.collection("c")
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((3, 32)).astype(np.float32)
+    vectors[0] *= 1959.0
+    coll.upsert(ids=["big", "b", "c"], texts=["one", "two", "three"], vectors=vectors)
+    hits = coll.search("anything at all", k=3, mode="dense")
+    assert all(-1.0001 <= h.score <= 1.0001 for h in hits)
+    stored = np.frombuffer(store.db.conn.execute("SELECT vector FROM docs WHERE doc_id = 'big'").fetchone()[0],
+                           dtype=np.float32)
+    assert abs(np.linalg.norm(stored) - 1.0) < 1e-5
+    before = coll.count()
+    for bad, word in ((np.zeros((1, 32)), "zeros"), (np.full((1, 32), np.nan), "NaN")):
+        with pytest.raises(InputError, match=word):
+            coll.upsert(ids=["bad"], texts=["bad"], vectors=bad)
+    assert coll.count() == before and coll.get("bad") is None
+    store.close()

@@ -30,6 +30,7 @@ test: install browser
 	$(BIN)/python -m pytest -q
 
 bench: install
+	$(BIN)/python -m pip install -q -e ".[bench]"
 	$(BIN)/python benchmarks/run_all.py
 
 clean:

@@ -34,12 +34,14 @@ class Store:
     """A SQLite file holding named collections; derived ANN files live in ``<path>.ann/``."""
 
     def __init__(self, path: str | Path, *, encoder: Encoder | str | None = None,
-                 precision: str = "auto", exact_threshold: int = EXACT_THRESHOLD) -> None:
+                 precision: str = "auto", exact_threshold: int | None = None) -> None:
         self.db = Database(path)
         self.path = self.db.path
         self.ann_dir = self.path.with_name(self.path.name + ".ann")
         self._encoder = encoder
         self.precision = precision
+        if exact_threshold is None:  # NEARSPACE_EXACT_THRESHOLD lets fault runs reach the graph on small data
+            exact_threshold = int(os.environ.get("NEARSPACE_EXACT_THRESHOLD") or EXACT_THRESHOLD)
         self.exact_threshold = exact_threshold
 
     def __enter__(self) -> "Store":

@@ -71,3 +71,20 @@ def test_sts_spearman_matches_published_range():
     # all-MiniLM-L6-v2 on STS-B test: published about 0.82 Spearman (sentence-transformers model card / MTEB)
     assert out["pairs"] == 1379
     assert 0.80 <= out["spearman"] <= 0.85
+
+
+def test_empty_documents_are_skipped_with_a_count_and_strict_refuses(beir_dir, tmp_path):
+    root = tmp_path / "with-empty"
+    shutil.copytree(beir_dir, root)
+    with (root / "corpus.jsonl").open("a") as handle:
+        handle.write(json.dumps({"_id": "471", "title": "", "text": ""}) + "\n")
+        handle.write(json.dumps({"_id": "472", "title": "Only a title about telescopes", "text": ""}) + "\n")
+    db = tmp_path / "e.db"
+    done = run("--store", str(db), "eval", str(root), "--json")
+    out = json.loads(done.stdout)
+    assert out["skipped_documents"]["count"] == 1 and "'471'" in out["skipped_documents"]["examples"][0]
+    assert "skipped 1 unusable corpus row" in done.stderr
+    assert out["keyword"]["ndcg@10"] > 0  # the evaluation ran
+    assert json.loads(run("--store", str(db), "info", "--json").stdout)["collections"][0]["count"] == 61
+    refused = run("--store", str(tmp_path / "strict.db"), "eval", str(root), "--strict", check=False)
+    assert refused.returncode == 1 and "text is empty" in refused.stderr

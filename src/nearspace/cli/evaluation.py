@@ -14,13 +14,16 @@ METRIC_KEYS = ("ndcg@10", "recall@100", "mrr@10", "map@100", "queries/s")
 
 
 def _prepare(ctx: typer.Context, folder: Path, store: Optional[Path], collection: Optional[str],
-             precision: str = "auto"):
+             precision: str = "auto", strict: bool = False):
     """Load a BEIR folder and make sure its corpus is indexed (unchanged docs are not re-encoded)."""
     from nearspace.api import open_store
     from nearspace.evaluate.beir import load_beir
 
     store_path, _ = _where(ctx, store, None)
-    dataset = load_beir(folder)
+    dataset = load_beir(folder, strict=strict)
+    if dataset.skipped:
+        _stderr().print(f"[yellow]skipped {len(dataset.skipped)} unusable corpus row(s), e.g. "
+                        f"{dataset.skipped[0]}; they count as never retrieved (--strict refuses them)[/]")
     opened = open_store(store_path, precision=precision)
     target = opened.collection(collection or dataset.name)
     counts = target.write_documents(dataset.corpus, show_progress=True)
@@ -53,7 +56,9 @@ def evaluate(ctx: typer.Context,
              split: str = typer.Option("test", "--split", help="Qrels file under qrels/ to score against."),
              as_json: bool = typer.Option(False, "--json", help="Print one JSON object keyed by mode."),
              store: Optional[Path] = StoreOpt, collection: Optional[str] = CollectionOpt,
-             precision: str = PrecisionOpt) -> None:
+             precision: str = PrecisionOpt,
+             strict: bool = typer.Option(False, "--strict", help="Refuse a corpus with unusable rows "
+                                         "(default: skip them and report the count).")) -> None:
     """Score every search mode on a BEIR folder (nDCG@10, Recall@100, MRR@10, MAP@100), or an encoder on STS."""
     if target == "sts":
         if file is None:
@@ -77,15 +82,20 @@ def evaluate(ctx: typer.Context,
         return
     from nearspace.evaluate.retrieval import evaluate_modes
 
-    dataset, coll, opened = _prepare(ctx, Path(target), store, collection, precision)
+    dataset, coll, opened = _prepare(ctx, Path(target), store, collection, precision, strict)
     with opened:
         qrels = dataset.qrels(split)
         tuned = coll.data.config().get("fusion")
         results = evaluate_modes(coll, dataset.queries, qrels, tuned=tuned, adapter=True)
+    if dataset.skipped:
+        results["skipped_documents"] = {"count": len(dataset.skipped), "examples": dataset.skipped[:5]}
     if as_json:
         typer.echo(json.dumps(results, indent=2))
     else:
-        _table(f"{dataset.name} ({split}, {len(qrels)} queries)", results)
+        _table(f"{dataset.name} ({split}, {len(qrels)} queries)",
+               {m: v for m, v in results.items() if m != "skipped_documents"})
+        if dataset.skipped:
+            _stdout().print(f"{len(dataset.skipped)} unusable corpus row(s) skipped (never retrieved)")
 
 
 @app.command()

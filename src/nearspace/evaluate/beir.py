@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from nearspace.errors import InputError
@@ -19,6 +19,8 @@ class BeirDataset:
     root: Path
     corpus: list[Document]
     queries: dict[str, str]
+    #: unusable corpus rows left out (empty documents, ...): never retrievable, as in BEIR
+    skipped: list[str] = field(default_factory=list)
 
     def qrels(self, split: str = "test") -> Qrels:
         return load_qrels(self.root / "qrels" / f"{split}.tsv")
@@ -27,7 +29,10 @@ class BeirDataset:
         return sorted(p.stem for p in (self.root / "qrels").glob("*.tsv"))
 
 
-def load_beir(root: str | Path) -> BeirDataset:
+def load_beir(root: str | Path, *, strict: bool = False) -> BeirDataset:
+    """Load a BEIR folder. Public collections hold a few unusable rows (documents with neither
+    title nor text); they are skipped and listed in ``skipped`` (they count as never retrieved,
+    as in BEIR's own evaluation) unless ``strict``, which refuses the corpus instead."""
     root = Path(root)
     for needed in ("corpus.jsonl", "queries.jsonl", "qrels"):
         if not (root / needed).exists():
@@ -41,7 +46,9 @@ def load_beir(root: str | Path) -> BeirDataset:
                     queries[str(record["_id"])] = record["text"]
                 except (ValueError, KeyError) as exc:
                     raise InputError(f"{root / 'queries.jsonl'}:{lineno}: bad query line ({exc})") from None
-    return BeirDataset(root.name, root, read_jsonl(root / "corpus.jsonl"), queries)
+    skipped: list[str] | None = None if strict else []
+    corpus = read_jsonl(root / "corpus.jsonl", skipped)
+    return BeirDataset(root.name, root, corpus, queries, skipped or [])
 
 
 def load_qrels(path: str | Path) -> Qrels:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from nearspace.errors import InputError
 from nearspace.store.database import Document
@@ -30,17 +30,22 @@ def _decode(raw: bytes, where: str) -> str:
         raise InputError(f"{where}: not valid UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})") from None
 
 
-def read_jsonl(path: str | Path) -> list[Document]:
-    """Documents from JSON Lines: ``id`` or ``_id``, ``text``, optional ``title`` and ``metadata``."""
+def read_jsonl(path: str | Path, skipped: list[str] | None = None) -> list[Document]:
+    """Documents from JSON Lines: ``id`` or ``_id``, ``text``, optional ``title`` and ``metadata``.
+
+    See :func:`read_jsonl_bytes` for ``skipped``."""
     path = Path(path)
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    return read_jsonl_bytes(raw, str(path))
+    return read_jsonl_bytes(raw, str(path), skipped)
 
 
-def read_jsonl_bytes(raw: bytes, name: str) -> list[Document]:
+def read_jsonl_bytes(raw: bytes, name: str, skipped: list[str] | None = None) -> list[Document]:
+    """Documents from JSONL bytes; with a ``skipped`` list, a record that is valid JSON but not
+    a usable document (empty, no id, bad metadata) is reported there and left out instead of
+    stopping the read. Malformed JSON and over-limit lines always stop it."""
     from nearspace.api import validate_document
 
     from nearspace.errors import LimitError
@@ -64,18 +69,32 @@ def read_jsonl_bytes(raw: bytes, name: str) -> list[Document]:
         except ValueError as exc:  # an integer of more than 4,300 digits (CPython's parse limit)
             raise LimitError(f"{where}: a number has thousands of digits; integers must fit in 64 bits "
                              f"(store such values as strings)" if "digits" in str(exc) else f"{where}: {exc}") from None
-        if not isinstance(record, dict):
-            raise InputError(f"{where}: expected a JSON object, got {type(record).__name__}")
-        doc_id = record.get("id", record.get("_id"))
-        if isinstance(doc_id, int) and not isinstance(doc_id, bool):
-            doc_id = str(doc_id)
-        if doc_id is None:
-            raise InputError(f"{where}: missing 'id' (or '_id')")
-        if "text" not in record:
-            raise InputError(f"{where}: missing 'text'")
-        docs.append(validate_document(doc_id, record["text"], record.get("metadata"),
-                                      record.get("title") or "", where=where))
+        try:
+            docs.append(_record_document(record, where, validate_document))
+        except LimitError:
+            raise
+        except InputError as exc:
+            if skipped is None:
+                raise
+            skipped.append(str(exc))
     return docs
+
+
+def _record_document(record: Any, where: str, validate_document) -> Document:
+    if not isinstance(record, dict):
+        raise InputError(f"{where}: expected a JSON object, got {type(record).__name__}")
+    doc_id = record.get("id", record.get("_id"))
+    if isinstance(doc_id, int) and not isinstance(doc_id, bool):
+        doc_id = str(doc_id)
+    if doc_id is None:
+        raise InputError(f"{where}: missing 'id' (or '_id')")
+    if "text" not in record:
+        raise InputError(f"{where}: missing 'text'")
+    title = record.get("title") or ""
+    text = record["text"]
+    if isinstance(text, str) and not text.strip() and isinstance(title, str) and title.strip():
+        text, title = title, ""  # a title-only record (BEIR has them): the title is its text
+    return validate_document(doc_id, text, record.get("metadata"), title, where=where)
 
 
 def read_text_file(path: str | Path, doc_id: str | None = None) -> Document:

@@ -82,7 +82,7 @@ STANDARD_TESTS: dict[str, WeatTest] = {t.name: t for t in [
                                   "Nancy Stephanie Ellen Lauren Colleen Emily Megan Rachel",
        "african_american_names", "Alonzo Jamel Theo Alphonse Jerome Leroy Torrance Darnell Lamar Lionel Tyree "
                                  "Deion Lamont Malik Terrence Tyrone Lavon Marcellus Wardell Nichelle Shereen "
-                                 "Temeka Ebony Latisha Shaniqua Jasmine Tanisha Tia Lakisha Latoya Yolanda Malika",
+                                 "Ebony Latisha Shaniqua Jasmine Tanisha Tia Lakisha Latoya Yolanda Malika Yvette",
        "pleasant", _PLEASANT, "unpleasant", _UNPLEASANT_NAMES, 1.41),
     _t("weat4", "European vs African American names (Bertrand & Mullainathan) / pleasant vs unpleasant",
        "european_american_names", _EA_NAMES_B, "african_american_names", _AA_NAMES_B,

@@ -262,7 +262,7 @@ class Collection:
 
     def search(self, query: str, k: int = 10, mode: str = "hybrid", where: dict[str, Any] | None = None,
                weights: Mapping[str, float] | None = None, diversity: float | None = None,
-               fusion: Mapping[str, Any] | None = None, use_adapter: bool = True) -> list[SearchResult]:
+               fusion: Mapping[str, Any] | str | None = None, use_adapter: bool = True) -> list[SearchResult]:
         """Search by meaning (``dense``), by words (``keyword``, BM25) or both (``hybrid``).
 
         Hybrid fuses the two rankings with reciprocal rank fusion (k=60) unless the
@@ -275,7 +275,7 @@ class Collection:
         """
         from nearspace.search.engine import search
 
-        chosen = dict(fusion) if fusion is not None else dict(self.data.config().get("fusion") or {})
+        chosen = _fusion_spec(fusion) if fusion is not None else dict(self.data.config().get("fusion") or {})
         embed = self._embed_query if use_adapter else self._embed_query_plain
         return search(self.data, self.index, embed, query, k=k, mode=mode, where=where,
                       weights=weights, fusion=chosen, diversity=diversity)
@@ -313,6 +313,16 @@ class Collection:
         """Save the derived ANN index so reopening is fast; False when the collection is
         small enough to be searched exactly (there is no graph to save)."""
         return self.index.save()
+
+
+def _fusion_spec(fusion: Any) -> dict[str, Any]:
+    """``"rrf"`` / ``"convex"`` are shorthand for ``{"method": ...}``; anything else must be a mapping."""
+    if isinstance(fusion, str):
+        return {"method": fusion}
+    if not isinstance(fusion, Mapping):
+        raise InputError(f"fusion must be 'rrf', 'convex' or a mapping such as {{'method': 'convex', "
+                         f"'norm': 'zscore', 'weights': {{'dense': 0.6, 'keyword': 0.4}}}}, got {fusion!r:.80}")
+    return dict(fusion)
 
 
 def unit_vectors(vectors: Any, n: int, dim: int, *, where: str) -> np.ndarray:

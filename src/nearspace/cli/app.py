@@ -176,7 +176,22 @@ def search(ctx: typer.Context, query: str = typer.Argument(..., help="What to lo
     _print_results(query, results)
 
 
+def _snippet(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit].rsplit(" ", 1)[0] + "…"
+
+
+def _cell(result) -> str:
+    """Title, id and score, then the start of the text: ids alone tell a newcomer nothing."""
+    from rich.markup import escape
+
+    head = f"[bold]{escape(_snippet(result.title, 60))}[/]\n" if result.title else ""
+    return (f"{head}{escape(result.id)} [dim]({result.score:.3f})[/]\n"
+            f"[dim]{escape(_snippet(result.text, 90))}[/]")
+
+
 def _print_results(query: str, results: dict) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     out = _stdout()
@@ -189,8 +204,8 @@ def _print_results(query: str, results: dict) -> None:
         for i in range(depth):
             row = [str(i + 1)]
             for rs in results.values():
-                row.append(f"{rs[i].id} [dim]({rs[i].score:.3f})[/]" if i < len(rs) else "")
-            table.add_row(*row)
+                row.append(_cell(rs[i]) if i < len(rs) else "")
+            table.add_row(*row, end_section=True)
         out.print(table)
         return
     (mode, rs), = results.items()
@@ -199,8 +214,8 @@ def _print_results(query: str, results: dict) -> None:
         table.add_column(column, overflow="fold", max_width=70 if column == "text" else None)
     for i, r in enumerate(rs, start=1):
         ranks = " ".join(f"{m}:{rank if rank is not None else '-'}" for m, rank in r.ranks.items())
-        snippet = (f"[bold]{r.title}[/] " if r.title else "") + r.text[:200].replace("\n", " ")
-        table.add_row(str(i), r.id, f"{r.score:.4f}", ranks, snippet)
+        snippet = (f"[bold]{escape(r.title)}[/] " if r.title else "") + escape(_snippet(r.text, 200))
+        table.add_row(str(i), escape(r.id), f"{r.score:.4f}", ranks, snippet)
     out.print(table)
     if not rs:
         out.print("[dim]no results[/]")

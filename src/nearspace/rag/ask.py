@@ -12,6 +12,9 @@ from nearspace.errors import InputError, NearspaceError
 from nearspace.ingest.chunking import split_sentences
 
 DUPLICATE_COSINE = 0.95
+#: a passage is offered as a source only if its cosine to the question is at least this share
+#: of the best passage's: far weaker hits are padding, not evidence
+SOURCE_FLOOR = 0.6
 
 
 @dataclass
@@ -21,6 +24,20 @@ class Passage:
     citation: str
     score: float
     ids: list[str] = field(default_factory=list)
+    #: where each part of ``text`` comes from: ``{"start", "end", "citation"}`` (character
+    #: offsets into ``text``), one part per page of a PDF or per chunk of a text file
+    parts: list[dict[str, Any]] = field(default_factory=list)
+
+    def citation_at(self, start: int, end: int) -> str:
+        """The citation of ``text[start:end]`` at the grain of its lines or page."""
+        for part in self.parts:
+            if part["start"] <= start < part["end"]:
+                if part.get("line") is not None:
+                    first = part["line"] + self.text[part["start"]:start].count("\n")
+                    last = first + self.text[start:end].strip().count("\n")
+                    return f"{part['source']}:{first}-{last}"
+                return part["citation"]
+        return self.citation
 
 
 @dataclass
@@ -40,7 +57,10 @@ class Answer:
     generated: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        for passage in out["passages"]:
+            passage["parts"] = [{k: part[k] for k in ("start", "end", "citation")} for part in passage["parts"]]
+        return out
 
 
 def citation_for(metadata: dict[str, Any], doc_id: str, lines: tuple[int, int] | None = None,
@@ -82,19 +102,51 @@ def _runs(hits) -> list[list]:
 
 
 def _passage(run) -> Passage:
-    """One passage from a run of chunks, the overlap between neighbours not repeated."""
+    """One passage from a run of chunks, the overlap between neighbours not repeated; each
+    chunk's span in the passage keeps its own page or first line for fine citations."""
     text = run[0].text
+    spans = [(0, len(text), run[0], 0)]  # (start in passage, end, chunk, characters of the chunk skipped)
     for prev, nxt in zip(run, run[1:]):
         overlap = prev.metadata.get("end", 0) - nxt.metadata.get("start", 0)
-        text += ("" if overlap > 0 else "\n") + nxt.text[max(overlap, 0):]
+        text += "" if overlap > 0 else "\n"
+        skip = max(overlap, 0)
+        spans.append((len(text), len(text) + len(nxt.text) - skip, nxt, skip))
+        text += nxt.text[skip:]
+    shift = len(text) - len(text.lstrip())
+    text = text.strip()
+    parts: list[dict[str, Any]] = []
+    for start, end, chunk, skip in spans:
+        meta = chunk.metadata
+        source = meta.get("source") or chunk.id
+        part = {"start": max(start - shift, 0), "end": max(end - shift, 0), "source": source,
+                "citation": citation_for(meta, chunk.id), "line": None}
+        if meta.get("line_start") is not None and meta.get("page") is None:
+            part["line"] = meta["line_start"] + chunk.text[:skip].count("\n")
+        if parts and parts[-1]["citation"] == part["citation"] and part["line"] is None:
+            parts[-1]["end"] = part["end"]  # the same page continues
+        else:
+            parts.append(part)
     meta = run[0].metadata
     lines = pages = None
     if meta.get("line_start") is not None:
         lines = (min(h.metadata["line_start"] for h in run), max(h.metadata.get("line_end", 0) for h in run))
     if meta.get("page") is not None:
         pages = (min(h.metadata["page"] for h in run), max(h.metadata["page"] for h in run))
-    return Passage(text.strip(), meta.get("source") or run[0].id, citation_for(meta, run[0].id, lines, pages),
-                   max(h.score for h in run), [h.id for h in run])
+    return Passage(text, meta.get("source") or run[0].id, citation_for(meta, run[0].id, lines, pages),
+                   max(h.score for h in run), [h.id for h in run], parts)
+
+
+def _is_heading(sentence: str, headings: set[str]) -> bool:
+    """Titles and headings are labels, not evidence: a line matching a heading, or a short
+    run of mostly capitalised words (a title glued to a heading by PDF extraction)."""
+    flat = " ".join(sentence.split()).strip(" .:-")
+    if not flat or flat.lower() in headings:
+        return True
+    words = [w for w in flat.replace("-", " ").split() if any(c.isalpha() for c in w)]
+    if not words:
+        return True
+    capitalised = sum(w[0].isupper() or not w[0].isalpha() for w in words) / len(words)
+    return len(words) <= 12 and capitalised >= 0.7
 
 
 def ask(collection, question: str, *, k: int = 5, budget: int = 1000, where: dict[str, Any] | None = None,
@@ -127,6 +179,8 @@ def ask(collection, question: str, *, k: int = 5, budget: int = 1000, where: dic
     kept: list[Passage] = []
     kept_vectors: list[np.ndarray] = []
     used = 0
+    query_vector = collection.embed_queries([question], use_adapter=False)[0]
+    floor: float | None = None
     for run in runs:
         if len(kept) >= k:
             break
@@ -142,21 +196,30 @@ def ask(collection, question: str, *, k: int = 5, budget: int = 1000, where: dic
         v = vector(passage.ids)
         if any(float(v @ other) >= DUPLICATE_COSINE for other in kept_vectors):
             continue
+        relevance = float(v @ query_vector)
+        if floor is None:
+            floor = SOURCE_FLOOR * max(relevance, 0.0)
+        elif relevance < floor:
+            continue  # far below the best passage: not evidence for this question
         kept.append(passage)
         kept_vectors.append(v)
         used += tokens
+    headings = {h.lower() for hit in hits for h in [hit.title, *(hit.metadata.get("headings") or [])]
+                if isinstance(h, str) and h}
     sentences = []
     for passage in kept:
         for start, end in split_sentences(passage.text):
-            sentences.append((passage.text[start:end], passage))
+            text = passage.text[start:end]
+            if not _is_heading(text, headings):
+                sentences.append((text, passage, passage.citation_at(start, end)))
     best: list[AnswerSentence] = []
     if sentences:
         q = encoder.encode([question], show_progress=False)[0]
-        s = encoder.encode([t for t, _ in sentences], show_progress=False)
+        s = encoder.encode([t for t, _, _ in sentences], show_progress=False)
         scores = s @ q
         for i in np.argsort(-scores)[:answer_sentences]:
-            text, passage = sentences[i]
-            best.append(AnswerSentence(text, passage.source, passage.citation, float(scores[i])))
+            text, passage, citation = sentences[i]
+            best.append(AnswerSentence(text, passage.source, citation, float(scores[i])))
     answer = Answer(question, kept, best, used)
     if generate:
         answer.generated = generate_answer(question, kept)

@@ -4,6 +4,8 @@ from __future__ import annotations
 from typing import Hashable, Mapping, Sequence
 
 RRF_K = 60
+#: the hybrid used when a collection has no tuned fusion (chosen by benchmarks/fusion_select.py)
+DEFAULT_FUSION: dict[str, object] = {"method": "rrf"}
 
 
 def reciprocal_rank_fusion(rankings: Mapping[str, Sequence[Hashable]], *, k: int = RRF_K,
@@ -25,7 +27,7 @@ def reciprocal_rank_fusion(rankings: Mapping[str, Sequence[Hashable]], *, k: int
     return sorted(scores.items(), key=lambda pair: -pair[1])
 
 
-FUSION_METHODS = ("rrf", "convex")
+FUSION_METHODS = ("rrf", "convex", "adaptive")
 NORMALISATIONS = ("minmax", "zscore")
 
 
@@ -62,6 +64,36 @@ def convex_fusion(lists: Mapping[str, Sequence[tuple[Hashable, float]]], *,
     return sorted(fused.items(), key=lambda pair: -pair[1])
 
 
+def adaptive_fusion(lists: Mapping[str, Sequence[tuple[Hashable, float]]], *,
+                    weights: Mapping[str, float] | None = None) -> list[tuple[Hashable, float]]:
+    """Convex z-score fusion whose weights follow each mode's confidence on this query.
+
+    A mode's confidence is how far its best hit stands above the rest of its list (the
+    top score's z-score). A keyword list whose leaders are decoys that merely share words
+    scores flat; a dense list with a clear meaning match stands out; so the weights tilt
+    per query toward the mode that is sure, using only signals available at query time.
+    """
+    import numpy as np
+
+    weights = dict(weights or {})
+    tilted = {}
+    for mode, hits in lists.items():
+        scores = np.array([s for _, s in hits], dtype=np.float64)
+        std = scores.std() if len(scores) > 1 else 0.0
+        confidence = (scores[0] - scores.mean()) / std if std > 0 else 1.0
+        tilted[mode] = float(weights.get(mode, 1.0)) * max(confidence, 0.5)
+    total = sum(tilted.values()) or 1.0
+    return convex_fusion(lists, weights={m: w / total for m, w in tilted.items()}, norm="zscore")
+
+
+def fuse_spec(lists: Mapping[str, Sequence[tuple[Hashable, float]]],
+              spec: Mapping[str, object] | None) -> list[tuple[Hashable, float]]:
+    """Fuse by a stored specification: ``{"method", "weights", "rrf_k", "norm"}``."""
+    spec = dict(spec or DEFAULT_FUSION)
+    return fuse(lists, method=str(spec.get("method", "rrf")), weights=spec.get("weights"),  # type: ignore[arg-type]
+                rrf_k=int(spec.get("rrf_k", RRF_K)), norm=str(spec.get("norm", "minmax")))
+
+
 def fuse(lists: Mapping[str, Sequence[tuple[Hashable, float]]], *, method: str = "rrf",
          weights: Mapping[str, float] | None = None, rrf_k: int = RRF_K,
          norm: str = "minmax") -> list[tuple[Hashable, float]]:
@@ -71,4 +103,6 @@ def fuse(lists: Mapping[str, Sequence[tuple[Hashable, float]]], *, method: str =
                                       k=rrf_k, weights=weights)
     if method == "convex":
         return convex_fusion(lists, weights=weights, norm=norm)
+    if method == "adaptive":
+        return adaptive_fusion(lists, weights=weights)
     raise ValueError(f"unknown fusion method {method!r}; use one of {FUSION_METHODS}")

@@ -210,12 +210,20 @@ class SearchResponse(BaseModel):
 
 
 # -- ask (passages with citations) ---------------------------------------------------------------
+class PassagePart(BaseModel):
+    start: int = Field(description="Character offset in the passage text where this part starts.")
+    end: int
+    citation: str
+
+
 class Passage(BaseModel):
     text: str
     source: str
     citation: str = Field(description="Where the passage comes from: file:lines, file#page=n, or the document id.")
     score: float
     ids: list[str] = Field(description="The documents (chunks) merged into this passage.")
+    parts: list[PassagePart] = Field(default_factory=list,
+                                     description="Which part of the text comes from which page or lines.")
 
 
 class AnswerSentence(BaseModel):

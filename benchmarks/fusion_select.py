@@ -37,8 +37,8 @@ def candidates() -> dict[str, dict]:
         for k in (10, 60):
             out[f"rrf k={k} d={w}"] = {"method": "rrf", "rrf_k": k,
                                        "weights": {"dense": w, "keyword": round(1 - w, 2)}}
-    for w in (0.5, 0.6):
-        out[f"adaptive zscore d={w}"] = {"method": "adaptive", "weights": {"dense": w, "keyword": round(1 - w, 2)}}
+    for w in (0.5, 0.55, 0.6):
+        out[f"adaptive d={w}"] = {"method": "adaptive", "weights": {"dense": w, "keyword": round(1 - w, 2)}}
     return out
 
 

@@ -6,7 +6,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from nearspace.errors import InputError
-from nearspace.search.fusion import RRF_K, fuse
+from nearspace.search.fusion import DEFAULT_FUSION, RRF_K, fuse
 from nearspace.search.results import SearchResult
 from nearspace.store.database import CollectionData
 from nearspace.store.vectors import VectorIndex
@@ -40,7 +40,7 @@ def search(data: CollectionData, index: VectorIndex, embed_query: Callable[[str]
         return []
     if diversity is not None and not 0.0 <= diversity <= 1.0:
         raise InputError(f"diversity must be between 0 and 1, got {diversity!r}")
-    fusion = dict(fusion or {})
+    fusion = dict(fusion or DEFAULT_FUSION)
     if weights is not None:
         fusion["weights"] = dict(weights)
     pool = k if not diversity else max(4 * k, 50)  # MMR re-ranks a wider pool

@@ -27,6 +27,7 @@ browser: install
 	$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/python -m pip install -q playwright
 
 test: install browser
+	$(BIN)/python -m pip install -q -e ".[test,milvus,ray]"
 	$(BIN)/python -m pytest -q
 
 bench: install

@@ -26,7 +26,12 @@ DEFAULT_BATCH = 256
 
 
 def open_store(path: str | Path, *, encoder: Encoder | str | None = None, precision: str = "auto") -> "Store":
-    """Open (or create) the store at ``path``, a SQLite file."""
+    """Open (or create) the store at ``path``, a SQLite file; ``milvus://HOST:PORT`` or
+    ``milvus-lite:PATH.db`` open a Milvus-backed store with the same API (extra ``milvus``)."""
+    if str(path).startswith(("milvus:", "milvuss:", "milvus-lite:")):
+        from nearspace.store.milvus import MilvusStore, parse_uri
+
+        return MilvusStore(parse_uri(str(path)), encoder=encoder, precision=precision)
     return Store(path, encoder=encoder, precision=precision)
 
 

@@ -28,6 +28,8 @@ browser: install
 
 test: install browser
 	$(BIN)/python -m pip install -q -e ".[test,milvus,ray]"
+	# integration extras and the host libraries' standard suites (make run stays on the base install)
+	$(BIN)/python -m pip install -q -e ".[langchain,llamaindex,parquet,notebook,integrations-test]"
 	$(BIN)/python -m pytest -q
 
 bench: install

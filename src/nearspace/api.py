@@ -108,9 +108,10 @@ class Store:
             collections.append({"name": name, "count": data.count(), "encoder": data.encoder,
                                 "dim": data.dim, "config": data.config(),
                                 "ann_bytes": sum(p.stat().st_size for p in ann if p.stem == name)})
-        from nearspace.encoders.registry import choose_backend
+        from nearspace.encoders.registry import choose_backend, describe_choice
 
         return {"path": str(self.path), "encoder_backend": choose_backend(self.precision),
+                "encoder_choice": describe_choice(self.precision),
                 "bytes": sum(p.stat().st_size for p in files + ann if p.exists()),
                 "sqlite_bytes": sum(p.stat().st_size for p in files if p.exists()),
                 "collections": collections}

@@ -284,7 +284,7 @@ def info(ctx: typer.Context, store: Optional[Path] = StoreOpt, as_json: bool = t
         table.add_row(c["name"], str(c["count"]), c["encoder"], str(c["dim"]),
                       _size(c["ann_bytes"]) if c["ann_bytes"] else "exact")
     _stdout().print(table)
-    _stdout().print(f"[dim]bundled model backend: {details['encoder_backend']} "
+    _stdout().print(f"[dim]bundled model: {details['encoder_choice']} "
                     f"(NEARSPACE_BACKEND=onnx|torch overrides)[/]")
 
 

@@ -58,13 +58,47 @@ def choose_backend(precision: str = "auto", device: str | None = None, backend: 
     return "onnx"
 
 
+def bf16_for_batches(precision: str = "auto", device: str | None = None, backend: str | None = None) -> bool:
+    """Whether ``auto`` hands large batches to torch bf16 (queries stay on ONNX Runtime).
+
+    Only when nothing is forced (no ``backend``/``NEARSPACE_BACKEND``, precision ``auto``), the
+    device is the CPU and the CPU multiplies bf16 natively (AVX512-BF16 / AMX), where torch bf16
+    measured ~1.7x faster than ONNX fp32 for batches (benchmarks/encoder_variants.py).
+    """
+    import os
+
+    from nearspace.encoders.cpu import has_native_bf16
+
+    forced = backend or os.environ.get("NEARSPACE_BACKEND") or "auto"
+    return (forced == "auto" and precision == "auto" and device in (None, "cpu")
+            and choose_backend(precision, device, backend) == "onnx" and has_native_bf16())
+
+
+def describe_choice(precision: str = "auto", device: str | None = None, backend: str | None = None) -> str:
+    """One line saying which implementation will serve the bundled model, and why."""
+    chosen = choose_backend(precision, device, backend)
+    if chosen == "torch":
+        return "torch (sentence-transformers): CUDA, precision bf16 or NEARSPACE_BACKEND=torch"
+    if bf16_for_batches(precision, device, backend):
+        from nearspace.encoders.auto import BF16_MIN_TEXTS
+
+        return (f"onnx fp32 for queries and small batches; torch bf16 for batches of >= {BF16_MIN_TEXTS} "
+                f"texts (this CPU has native bf16)")
+    return "onnx fp32 (ONNX Runtime, no torch import)"
+
+
 @functools.lru_cache(maxsize=8)
-def _load_sentence(precision: str, device: str | None, backend: str):
+def _load_sentence(precision: str, device: str | None, backend: str, bf16_batches: bool = False):
     if backend == "onnx":
         from nearspace.encoders.onnx import OnnxEncoder
 
         try:
-            return OnnxEncoder()
+            onnx = OnnxEncoder()
+            if bf16_batches:
+                from nearspace.encoders.auto import AutoCpuEncoder
+
+                return AutoCpuEncoder(onnx)
+            return onnx
         except Exception as exc:  # export or runtime trouble: the torch path still works
             import logging
 
@@ -84,7 +118,8 @@ def load_encoder(name: str = DEFAULT_ENCODER, *, precision: str = "auto",
     """
     canonical = canonical_name(name)
     if canonical == DEFAULT_ENCODER:
-        return _load_sentence(precision, device, choose_backend(precision, device, backend))
+        return _load_sentence(precision, device, choose_backend(precision, device, backend),
+                              bf16_for_batches(precision, device, backend))
     if canonical in ("onehot", "bow"):
         from nearspace.encoders.sparse import OneHotEncoder
 

@@ -268,7 +268,7 @@ def delete(ctx: typer.Context, ids: List[str] = typer.Argument(..., help="Docume
 def info(ctx: typer.Context, store: Optional[Path] = StoreOpt, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Collections, counts, encoders and sizes on disk."""
     store, _ = _where(ctx, store, None)
-    if not store.exists():
+    if not str(store).startswith("milvus") and not store.exists():
         raise _fail(f"no store at {store} (index something first, or pass --store)")
     with _open(store) as opened:
         details = opened.info()
@@ -345,3 +345,4 @@ from nearspace.cli import recommend as _recommend  # noqa: E402,F401
 from nearspace.cli import serve as _serve  # noqa: E402,F401
 from nearspace.cli import analyze as _analyze  # noqa: E402,F401
 from nearspace.cli import ops as _ops  # noqa: E402,F401
+from nearspace.cli import scale as _scale  # noqa: E402,F401

@@ -40,6 +40,11 @@ from nearspace.search.results import SearchResult
 from nearspace.store.database import Document, content_hash, keyword_query
 from nearspace.store.filters import _COMPARE, _OPS, _check_size, _short, flatten_metadata
 
+import threading
+
+#: milvus-lite files open in this process -> stores using them (the last close releases the file)
+_LITE_USERS: dict[str, int] = {}
+_LITE_LOCK = threading.Lock()
 PREFIX = "ns_"
 ARTIFACTS = "nearspace_artifacts"
 #: Milvus VARCHAR fields hold at most this many bytes
@@ -104,6 +109,11 @@ class MilvusStore(Store):
             self.client = MilvusClient(uri=uri, token=token or os.environ.get("NEARSPACE_MILVUS_TOKEN", ""))
         except Exception as exc:  # noqa: BLE001 - connection failures come in many types
             raise StoreError(f"cannot open Milvus store {uri}: {getattr(exc, 'message', None) or exc}") from None
+        self._lite = not re.match(r"^[a-z]+://", uri)
+        self._closed = False
+        if self._lite:
+            with _LITE_LOCK:
+                _LITE_USERS[uri] = _LITE_USERS.get(uri, 0) + 1
         self.db = _MilvusDB(self)
         self.ann_dir = None
         self._encoder = encoder
@@ -112,10 +122,23 @@ class MilvusStore(Store):
         self._loaded: set[str] = set()
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         try:
             self.client.close()
-        except Exception:  # noqa: BLE001 - closing twice or after a lost server is harmless
+        except Exception:  # noqa: BLE001 - closing after a lost server is harmless
             pass
+        if self._lite:
+            # milvus-lite serves the file from a thread of this process and holds its lock until
+            # released: the last store of this process on the file lets it go (another process may open it)
+            with _LITE_LOCK:
+                _LITE_USERS[self.uri] -= 1
+                last = _LITE_USERS[self.uri] == 0
+            if last:
+                from milvus_lite.server_manager import server_manager_instance
+
+                server_manager_instance.release_server(self.uri)
 
     # -- collections --------------------------------------------------------------------
     def _props(self, name: str) -> dict[str, str] | None:

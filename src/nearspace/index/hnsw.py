@@ -1,0 +1,171 @@
+"""Approximate search on an HNSW graph (hnswlib), labels = the caller's rows.
+
+Deletes are hnswlib's ``mark_deleted`` (the graph keeps the node, search skips it); a row
+added again is updated in place. Filtered search: a small allowed set (by default up to
+``brute_limit`` rows) is scored exactly from the vectors hnswlib holds, so a filter is never
+short; larger sets walk the graph with a membership filter, and fall back to exact scoring if
+the walk returns fewer than ``k``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nearspace.index.base import (IndexFileError, RowTable, as_rows, as_vectors, check_metric, load_npy,
+                                  normalise, pack_results, read_header, save_npy, score_one, top_k,
+                                  verify_files, write_envelope)
+
+
+class HNSWBackend(RowTable):
+    """hnswlib graph; options ``M``, ``ef_construction``, ``ef_search``, ``brute_limit``, ``threads``."""
+
+    kind = "hnsw"
+
+    def __init__(self, dim: int, metric: str = "cosine", *, M: int = 16, ef_construction: int = 200,
+                 ef_search: int = 96, brute_limit: int = 20_000, threads: int = -1) -> None:
+        super().__init__()
+        self.dim, self.metric = int(dim), check_metric(metric)
+        self.M, self.ef_construction, self.ef_search = int(M), int(ef_construction), int(ef_search)
+        self.brute_limit, self.threads = int(brute_limit), int(threads)
+        self._index = None
+        #: optional float source for exact scoring of filtered subsets (e.g. the store's
+        #: memory-mapped vector file): callable rows -> (n, dim) float32 in the same order
+        self.vector_source = None
+
+    def _options(self) -> dict[str, Any]:
+        return {"M": self.M, "ef_construction": self.ef_construction, "ef_search": self.ef_search,
+                "brute_limit": self.brute_limit}
+
+    def _graph(self, capacity: int):
+        import hnswlib
+
+        if self._index is None:
+            index = hnswlib.Index(space=self.metric, dim=self.dim)
+            index.init_index(max_elements=max(capacity, 1024), M=self.M, ef_construction=self.ef_construction)
+            self._index = index
+        elif capacity > self._index.get_max_elements():
+            self._index.resize_index(max(capacity, int(self._index.get_max_elements() * 1.5)))
+        return self._index
+
+    def _resize(self, capacity: int) -> None:
+        pass  # the graph keeps its own storage (resized in add)
+
+    def _take(self, slots: np.ndarray) -> None:
+        pass
+
+    def _maybe_compact(self) -> None:
+        # slots only mirror the graph's labels; drop tombstones from the bookkeeping when many
+        dead = self.used - self.live_count
+        if dead > 1024 and dead * 4 > self.used:
+            self.compact()
+
+    def add(self, rows: Any, vectors: Any) -> None:
+        rows = as_rows(rows)
+        vectors = as_vectors(vectors, len(rows), self.dim)
+        if len(rows) == 0:
+            return
+        graph = self._graph(self.used + len(rows))  # upper bound incl. re-added rows
+        graph.add_items(vectors, rows, num_threads=self.threads)
+        self._append_slots(rows)
+
+    def remove(self, rows: Any) -> int:
+        slots = self._mark_removed(rows)
+        for row in self.slot_rows[slots]:
+            self._index.mark_deleted(int(row))
+        self._maybe_compact()
+        return len(slots)
+
+    def vectors_of(self, rows: np.ndarray) -> np.ndarray:
+        if self.vector_source is not None:
+            return np.asarray(self.vector_source(rows), dtype=np.float32)
+        return np.asarray(self._index.get_items(rows, return_type="numpy"), dtype=np.float32)
+
+    def _exact(self, queries: np.ndarray, rows: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        matrix = self.vectors_of(rows)
+        if self.metric == "cosine":
+            matrix = normalise(matrix)
+            queries = normalise(queries)
+        out = []
+        for query in queries:
+            scores = score_one(matrix, query)
+            if self.metric == "l2":
+                scores = 2 * scores - np.einsum("ij,ij->i", matrix, matrix) - float(query @ query)
+            best = top_k(scores, k)
+            out.append((rows[best], scores[best]))
+        return out
+
+    def _to_scores(self, distances: np.ndarray) -> np.ndarray:
+        return -distances if self.metric == "l2" else 1.0 - distances
+
+    def search(self, queries: Any, k: int, allowed: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        queries = np.asarray(queries, dtype=np.float32)
+        queries = queries.reshape(1, -1) if queries.ndim == 1 else queries
+        if queries.ndim != 2 or queries.shape[1] != self.dim:
+            raise ValueError(f"queries must have dimension {self.dim}, got shape {queries.shape}")
+        if allowed is not None:
+            rows = self.slot_rows[self.allowed_slots(allowed)]
+            k = min(k, len(rows))
+            if k <= 0:
+                return pack_results([(rows[:0], np.zeros(0, np.float32))] * len(queries))
+            if len(rows) <= self.brute_limit:
+                return pack_results(self._exact(queries, rows, k))
+            members = set(rows.tolist())
+            self._index.set_ef(max(self.ef_search, 2 * k))
+            try:
+                labels, distances = self._index.knn_query(queries, k=k, num_threads=1,
+                                                          filter=members.__contains__)
+                return labels.astype(np.int64), self._to_scores(distances).astype(np.float32)
+            except RuntimeError:  # the walk found fewer than k: never return short
+                return pack_results(self._exact(queries, rows, k))
+        k = min(k, len(self))
+        if k <= 0:
+            return pack_results([(np.zeros(0, np.int64), np.zeros(0, np.float32))] * len(queries))
+        self._index.set_ef(max(self.ef_search, k))
+        try:
+            labels, distances = self._index.knn_query(queries, k=k, num_threads=1 if len(queries) == 1 else -1)
+        except RuntimeError:
+            return pack_results(self._exact(queries, self.live_rows(), k))
+        return labels.astype(np.int64), self._to_scores(distances).astype(np.float32)
+
+    # -- persistence ------------------------------------------------------------------------
+    def save(self, prefix: str | Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        parts = {"rows.npy": save_npy(self.live_rows())}
+        if self._index is not None:
+            parts["graph.hnsw"] = lambda path: self._index.save_index(str(path))
+        options = dict(self._options(), max_elements=self._index.get_max_elements() if self._index else 0)
+        return write_envelope(prefix, self.kind, self.dim, self.metric, parts, count=len(self),
+                              options=options, extra=extra)
+
+    @classmethod
+    def load(cls, prefix: str | Path, header: dict[str, Any] | None = None, *, full_check: bool = False,
+             mmap: bool = True) -> "HNSWBackend":
+        import hnswlib
+
+        header = header or read_header(prefix)
+        paths = verify_files(prefix, header, full=full_check)
+        options = dict(header.get("options") or {})
+        max_elements = int(options.pop("max_elements", 0))
+        backend = cls(header["dim"], header["metric"], **options)
+        rows = load_npy(paths["rows.npy"], mmap=False)
+        if "graph.hnsw" in paths:
+            index = hnswlib.Index(space=backend.metric, dim=backend.dim)
+            try:
+                index.load_index(str(paths["graph.hnsw"]), max_elements=max_elements)
+            except RuntimeError as exc:
+                raise IndexFileError(f"HNSW graph {paths['graph.hnsw']} is unreadable: {exc}") from None
+            backend._index = index
+        elif len(rows):
+            raise IndexFileError(f"index {prefix} lists {len(rows)} rows but has no graph")
+        backend._init_slots(rows)
+        return backend
+
+    def stats(self) -> dict[str, Any]:
+        graph_links = 2 * self.M * 4  # level-0 links per node (hnswlib: 2M neighbours, 4 bytes each)
+        return {"kind": self.kind, "count": len(self), "dim": self.dim, "metric": self.metric,
+                "bytes_per_vector": 4 * self.dim + graph_links, **self._options(),
+                "max_elements": self._index.get_max_elements() if self._index else 0}
+
+    def __repr__(self) -> str:
+        return f"HNSWBackend(dim={self.dim}, metric={self.metric!r}, count={len(self)}, M={self.M})"

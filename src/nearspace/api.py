@@ -22,6 +22,8 @@ from nearspace.store.database import CollectionData, Database, Document, content
 from nearspace.store.vectors import EXACT_THRESHOLD, VectorIndex
 
 DEFAULT_COLLECTION = "default"
+#: encoder name recorded for a collection created from a dimension alone (your own vectors)
+VECTORS_ONLY = "none:own-vectors"
 DEFAULT_BATCH = 256
 
 
@@ -67,12 +69,15 @@ class Store:
         return chosen
 
     def collection(self, name: str = DEFAULT_COLLECTION, *, encoder: Encoder | str | None = None,
-                   create: bool = True) -> "Collection":
+                   create: bool = True, dim: int | None = None, metric: str | None = None) -> "Collection":
         """Open collection ``name``, creating it (with the default encoder) if ``create``.
 
         An existing collection refuses an encoder whose name or dimension differs from
-        the one it was built with.
+        the one it was built with. ``dim`` (with ``metric``, cosine) instead of an encoder
+        makes a collection of your own vectors: no model is ever loaded for it.
         """
+        if dim is not None or metric is not None:
+            return self._vector_collection(name, dim, metric or "cosine", create=create)
         resolved = self._resolve_encoder(encoder)
         if name in self.db.collection_names() or not create:
             enc_name = canonical_name(resolved.name) if resolved is not None else None
@@ -81,6 +86,19 @@ class Store:
             resolved = resolved or load_encoder(DEFAULT_ENCODER, precision=self.precision)
             data = self.db.collection(name, encoder=canonical_name(resolved.name), dim=resolved.dim, create=True)
         return Collection(self, data, resolved)
+
+    def _vector_collection(self, name: str, dim: int | None, metric: str, *, create: bool) -> "Collection":
+        if metric != "cosine":
+            raise InputError(f"metric must be 'cosine' (vectors are compared by cosine), got {metric!r}")
+        if name in self.db.collection_names() or not create:
+            data = self.db.collection(name)
+            if dim is not None and data.dim != dim:
+                raise InputError(f"collection {name!r} holds vectors of dimension {data.dim}, not {dim}")
+        else:
+            if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
+                raise InputError(f"dim must be a positive integer, got {dim!r}")
+            data = self.db.collection(name, encoder=VECTORS_ONLY, dim=dim, create=True)
+        return Collection(self, data, None)
 
     def get_collection(self, name: str = DEFAULT_COLLECTION) -> "Collection":
         """Open an existing collection (CollectionNotFound if it does not exist)."""
@@ -91,7 +109,7 @@ class Store:
 
     def drop_collection(self, name: str) -> None:
         self.db.drop_collection(name)
-        for suffix in (".hnsw", ".json"):
+        for suffix in (".hnsw", ".json", ".bm25.npz"):
             (self.ann_dir / f"{name}{suffix}").unlink(missing_ok=True)
 
     def compact(self) -> None:
@@ -134,6 +152,9 @@ class Collection:
     def encoder(self) -> Encoder:
         """The collection's encoder, loaded on first use (keyword search never loads it)."""
         if self._encoder is None:
+            if self.vectors_only:
+                raise InputError(f"collection {self.name!r} holds your own vectors and has no model to encode "
+                                 "text: pass vectors= to upsert, and search(vector=...)")
             self._encoder = load_encoder(self.data.encoder, precision=self.store.precision)
             if self._encoder.dim != self.data.dim:
                 from nearspace.errors import EncoderMismatch
@@ -141,6 +162,11 @@ class Collection:
                 raise EncoderMismatch(f"encoder {self.data.encoder!r} now has dimension {self._encoder.dim}, "
                                       f"collection {self.name!r} holds {self.data.dim}")
         return self._encoder
+
+    @property
+    def vectors_only(self) -> bool:
+        """True for a collection created from a dimension alone (no model)."""
+        return self.data.encoder == VECTORS_ONLY
 
     def __len__(self) -> int:
         return self.count()
@@ -160,7 +186,7 @@ class Collection:
                              f"{next(iter(clash))!r}; use upsert() to replace them")
         return self._write(docs, vectors, replace=False, batch_size=batch_size, show_progress=show_progress)
 
-    def upsert(self, ids: Sequence[str], texts: Sequence[str], *, metadatas: Sequence[dict] | None = None,
+    def upsert(self, ids: Sequence[str], texts: Sequence[str] | None = None, *, metadatas: Sequence[dict] | None = None,
                titles: Sequence[str] | None = None, vectors: np.ndarray | None = None,
                batch_size: int = DEFAULT_BATCH, show_progress: bool | None = None) -> dict[str, int]:
         """Insert or replace documents by id.
@@ -170,7 +196,12 @@ class Collection:
         (no re-encoding); identical documents are skipped. Within one call, a repeated id
         keeps its last occurrence.
         """
-        docs = make_documents(ids, texts, metadatas, titles, allow_repeats=True)
+        if texts is None:
+            if vectors is None:
+                raise InputError("upsert needs texts, or vectors (items may then have no text)")
+            ids = [ids] if isinstance(ids, str) else list(ids)
+            texts = [""] * len(ids)
+        docs = make_documents(ids, texts, metadatas, titles, allow_repeats=True, allow_empty=vectors is not None)
         return self._write(docs, vectors, replace=True, batch_size=batch_size, show_progress=show_progress)
 
     def write_documents(self, docs: Iterable[Document], *, batch_size: int = DEFAULT_BATCH,
@@ -268,9 +299,10 @@ class Collection:
             return self.data.get([ids])[0]
         return self.data.get(list(ids))
 
-    def search(self, query: str, k: int = 10, mode: str = "hybrid", where: dict[str, Any] | None = None,
+    def search(self, query: str | None = None, k: int = 10, mode: str = "hybrid", where: dict[str, Any] | None = None,
                weights: Mapping[str, float] | None = None, diversity: float | None = None,
-               fusion: Mapping[str, Any] | str | None = None, use_adapter: bool = True) -> list[SearchResult]:
+               fusion: Mapping[str, Any] | str | None = None, use_adapter: bool = True, *,
+               vector: Any = None) -> list[SearchResult]:
         """Search by meaning (``dense``), by words (``keyword``, BM25) or both (``hybrid``).
 
         Hybrid fuses the two rankings with reciprocal rank fusion (k=60) unless the
@@ -283,6 +315,18 @@ class Collection:
         """
         from nearspace.search.engine import search
 
+        if vector is not None:  # search by a vector you have: dense only, same result type
+            if query is not None:
+                raise InputError("pass either a query or a vector, not both")
+            qvec = unit_vectors(np.asarray(vector, dtype=np.float64).reshape(1, -1), 1, self.data.dim,
+                                where=f"the query vector of {self.name!r}")[0]
+            return search(self.data, self.index, lambda _text: qvec, "<vector>", k=k, mode="dense",
+                          where=where, weights=None, fusion={}, diversity=diversity)
+        if query is None:
+            raise InputError("search needs a query text or vector=")
+        if self.vectors_only and mode != "keyword":
+            raise InputError(f"collection {self.name!r} holds your own vectors without a model: search it with "
+                             "vector=..., or mode='keyword' over whatever texts were stored")
         chosen = _fusion_spec(fusion) if fusion is not None else dict(self.data.config().get("fusion") or {})
         embed = self._embed_query if use_adapter else self._embed_query_plain
         return search(self.data, self.index, embed, query, k=k, mode=mode, where=where,
@@ -317,10 +361,30 @@ class Collection:
     def _embed_query_plain(self, query: str) -> np.ndarray:
         return self.encoder.encode([query], show_progress=False)[0]
 
+    def vector_of(self, doc_id: str) -> np.ndarray:
+        """The stored (unit) vector of ``doc_id``; InputError if it is not stored."""
+        rows = self.data.rows_for_ids([doc_id])
+        if doc_id not in rows:
+            raise InputError(f"id {doc_id!r} is not stored in {self.name!r}")
+        return self.data.vectors_for_rows([rows[doc_id]])[1][0]
+
     def flush(self) -> bool:
         """Save the derived ANN index so reopening is fast; False when the collection is
         small enough to be searched exactly (there is no graph to save)."""
         return self.index.save()
+
+    def to_arrow(self):
+        """The collection as a ``pyarrow.Table``: id, title, text, metadata (JSON text) and
+        vector (fixed-size float32 list); see ``nearspace.integrations.arrow``."""
+        from nearspace.integrations.arrow import to_arrow
+
+        return to_arrow(self)
+
+    def to_pandas(self):
+        """The collection as a pandas DataFrame (metadata parsed, vectors as float32 arrays)."""
+        from nearspace.integrations.arrow import to_pandas
+
+        return to_pandas(self)
 
 
 def _fusion_spec(fusion: Any) -> dict[str, Any]:
@@ -359,7 +423,7 @@ def embedding_text(doc: Document) -> str:
 
 
 def make_documents(ids: Sequence[str], texts: Sequence[str], metadatas: Sequence[dict] | None,
-                   titles: Sequence[str] | None, *, allow_repeats: bool) -> list[Document]:
+                   titles: Sequence[str] | None, *, allow_repeats: bool, allow_empty: bool = False) -> list[Document]:
     """Validate parallel lists at the API boundary and build Documents."""
     if isinstance(ids, str) or isinstance(texts, str):
         raise InputError("ids and texts must be lists, not single strings")
@@ -373,7 +437,7 @@ def make_documents(ids: Sequence[str], texts: Sequence[str], metadatas: Sequence
         raise InputError(f"ids, texts, metadatas and titles must have the same length ({n})")
     docs: dict[str, Document] = {}
     for i, (doc_id, text, meta, title) in enumerate(zip(ids, texts, metadatas, titles)):
-        docs_add = validate_document(doc_id, text, meta, title, where=f"item #{i}")
+        docs_add = validate_document(doc_id, text, meta, title, where=f"item #{i}", allow_empty=allow_empty)
         if docs_add.id in docs and not allow_repeats:
             raise InputError(f"id {doc_id!r} appears more than once in the batch")
         docs.pop(docs_add.id, None)  # last occurrence wins, at its own position
@@ -381,7 +445,8 @@ def make_documents(ids: Sequence[str], texts: Sequence[str], metadatas: Sequence
     return list(docs.values())
 
 
-def validate_document(doc_id: Any, text: Any, metadata: Any, title: Any = "", *, where: str) -> Document:
+def validate_document(doc_id: Any, text: Any, metadata: Any, title: Any = "", *, where: str,
+                      allow_empty: bool = False) -> Document:
     """One document checked against the stated limits (nearspace.limits) before any encoding."""
     from nearspace.limits import MAX_ID_CHARS, MAX_TEXT_CHARS, check_json_value, check_text
 
@@ -400,7 +465,7 @@ def validate_document(doc_id: Any, text: Any, metadata: Any, title: Any = "", *,
                          f"the limit is {MAX_TEXT_CHARS:,} per document (split it, or index it as a file)")
     check_text(text, f"{where} (id {doc_id!r}): text")
     check_text(title, f"{where} (id {doc_id!r}): title")
-    if not text.strip() and not title.strip():
+    if not text.strip() and not title.strip() and not allow_empty:  # allowed when a vector is given
         raise InputError(f"{where} (id {doc_id!r}): text is empty")
     if "\x00" in text or "\x00" in title:
         raise InputError(f"{where} (id {doc_id!r}): text contains NUL bytes")

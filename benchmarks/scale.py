@@ -1,0 +1,279 @@
+"""Vector backends at scale (nearspace.index) side by side with raw hnswlib and faiss-cpu.
+
+DATA (say it with every figure): real all-MiniLM-L6-v2 passage vectors (SciFact + NFCorpus,
+``--pool`` of them, encoded once and cached by benchmarks/ann.py's helper) topped up with
+noise to ``--n``: each vector is normalize(a*v_i + (1-a)*v_j + N(0, noise^2)) for a random
+pool pair, a ~ U(0.5, 1); queries drawn the same way, never inserted. ``--synthetic`` skips
+the encoder and uses seeded clustered Gaussian vectors instead. Ground truth: exact top-10.
+
+What is measured, in one process, one query at a time on one thread:
+  build       nearspace hnsw backend add() in 10k batches vs raw hnswlib add_items (same M=16,
+              ef_construction=200) vs faiss IndexHNSWFlat (M=16, efConstruction=200)
+  ingest      rows/s of the backend's add + save (the store-level committed path is SQLite's
+              and is not measured here)
+  query p50   k=10, ef=96: backend vs raw hnswlib vs faiss (efSearch=96), recall@10 each
+  filtered    10% equality subset (random rows) and 8% range subset (contiguous rows):
+              backend search(allowed=...) vs raw hnswlib with a filter callable
+  delete 10%  backend remove() vs raw hnswlib mark_deleted loop
+  disk        saved files per backend vs hnswlib's save_index (and faiss write_index)
+  reopen      fresh subprocess: index.load(prefix) + first query, and RSS above the
+              interpreter baseline (after imports) for the backend and for raw hnswlib
+  quantised   int8 and binary backends: p50, recall@10 vs exact float, bytes per vector
+  exact       one-query p50 of the exact backend (einsum, no BLAS threads) vs numpy matmul
+
+    python benchmarks/scale.py --n 20000 --queries 100     # smoke (~1 min)
+    python benchmarks/scale.py                             # 100k
+    python benchmarks/scale.py --n 1000000                 # 1M (hours on 2 shared cores)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import PYTHON, RESULTS_DIR  # noqa: E402
+
+
+def p50_ms(fn, queries) -> float:
+    times = []
+    for q in queries:
+        start = time.perf_counter()
+        fn(q)
+        times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times))
+
+
+def recall_at(found: list, truth: np.ndarray) -> float:
+    return float(np.mean([len(set(np.asarray(f).tolist()) & set(t.tolist())) / max(1, len(t))
+                          for f, t in zip(found, truth)]))
+
+
+def ratio(ours: float, ref: float) -> str:
+    return f"{ours / ref:.2f}x" if ref else "n/a"
+
+
+def dir_bytes(paths) -> int:
+    return sum(Path(p).stat().st_size for p in paths if Path(p).exists())
+
+
+def data(args) -> tuple[np.ndarray, np.ndarray, str]:
+    rng = np.random.default_rng(args.seed)
+    if args.synthetic:
+        centres = rng.standard_normal((200, 384)).astype(np.float32)
+
+        def draw(m):
+            v = centres[rng.integers(0, 200, m)] + 0.6 * rng.standard_normal((m, 384)).astype(np.float32)
+            return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+        return draw(args.n), draw(args.queries), "synthetic clustered Gaussian (200 centres, sigma 0.6), 384-d"
+    from ann import load_pool, synthesise
+
+    pool, _ = load_pool(args.pool, False)
+    note = (f"{len(pool)} real MiniLM passage vectors (SciFact+NFCorpus) topped up with noise "
+            f"(pairwise mix + N(0,{args.noise}^2)) to {args.n:,}")
+    return synthesise(pool, args.n, args.noise, rng), synthesise(pool, args.queries, args.noise, rng), note
+
+
+def exact_truth(X, Q, k, subset=None):
+    base = X if subset is None else X[subset]
+    out = []
+    for start in range(0, len(Q), 64):
+        s = Q[start:start + 64] @ base.T
+        top = np.argsort(-s, axis=1)[:, :k]
+        out.append(top if subset is None else subset[top])
+    return np.concatenate(out)
+
+
+REOPEN = r"""
+import sys, time, resource, numpy as np
+def rss():
+    return int(open('/proc/self/statm').read().split()[1]) * 4096
+kind, prefix, qpath = sys.argv[1], sys.argv[2], sys.argv[3]
+q = np.load(qpath)
+if kind == 'raw':
+    import hnswlib
+else:
+    from nearspace import index; import nearspace.index.hnsw, nearspace.index.exact, nearspace.index.quantized, hnswlib
+base = rss(); t = time.perf_counter()
+if kind == 'raw':
+    ix = hnswlib.Index(space='ip', dim=q.shape[0]); ix.load_index(prefix); ix.set_ef(96)
+    t_open = time.perf_counter() - t; ix.knn_query(q, k=10, num_threads=1)
+else:
+    ix = index.load(prefix); t_open = time.perf_counter() - t; ix.search(q, 10)
+total = time.perf_counter() - t
+print(f"{t_open} {total} {(rss() - base) / 2**20}")
+"""
+
+
+def reopen(kind: str, prefix: str, qpath: str) -> tuple[float, float, float]:
+    out = subprocess.run([PYTHON, "-c", REOPEN, kind, prefix, qpath], capture_output=True, text=True, check=True)
+    open_s, total_s, rss_mb = map(float, out.stdout.split())
+    return open_s, total_s, rss_mb
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--pool", type=int, default=2000, help="real MiniLM vectors to top up from (default 2000)")
+    parser.add_argument("--noise", type=float, default=0.03)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--synthetic", action="store_true", help="seeded clustered vectors; no encoder")
+    parser.add_argument("--no-faiss", action="store_true")
+    parser.add_argument("--skip-quantised", action="store_true")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    import hnswlib
+    from nearspace import index
+
+    X, Q, note = data(args)
+    n, dim = X.shape
+    rows = np.arange(n, dtype=np.int64)
+    print(f"DATA: {note}; {len(Q)} queries. CPU shared with other agents: timings are pessimistic.")
+    truth = exact_truth(X, Q, 10)
+    out: dict = {"n": n, "data": note}
+    work = Path(tempfile.mkdtemp(prefix="ns-scale-"))
+    np.save(work / "q.npy", Q[0])
+
+    # -- build ------------------------------------------------------------------------------
+    t = time.perf_counter()
+    raw = hnswlib.Index(space="ip", dim=dim)
+    raw.init_index(max_elements=n, M=16, ef_construction=200)
+    raw.add_items(X, rows)
+    raw_build = time.perf_counter() - t
+    t = time.perf_counter()
+    ours = index.create("hnsw", dim, "cosine", M=16, ef_construction=200, ef_search=96)
+    for start in range(0, n, 10_000):
+        ours.add(rows[start:start + 10_000], X[start:start + 10_000])
+    our_build = time.perf_counter() - t
+    t = time.perf_counter()
+    ours.save(work / "hnsw")
+    our_save = time.perf_counter() - t
+    raw.save_index(str(work / "raw.hnsw"))
+    print(f"build        nearspace hnsw {our_build:7.1f} s   raw hnswlib {raw_build:7.1f} s   ratio {ratio(our_build, raw_build)}")
+    print(f"ingest       nearspace add+save {n / (our_build + our_save):9,.0f} rows/s   raw hnswlib add "
+          f"{n / raw_build:9,.0f} rows/s   ratio {ratio(n / (our_build + our_save), n / raw_build)}")
+    out.update(build_s=our_build, raw_build_s=raw_build, save_s=our_save)
+
+    faiss_index = None
+    if not args.no_faiss:
+        try:
+            import faiss
+
+            faiss.omp_set_num_threads(2)
+            t = time.perf_counter()
+            faiss_index = faiss.IndexHNSWFlat(dim, 16, faiss.METRIC_INNER_PRODUCT)
+            faiss_index.hnsw.efConstruction = 200
+            faiss_index.add(X)
+            faiss_build = time.perf_counter() - t
+            faiss_index.hnsw.efSearch = 96
+            faiss.write_index(faiss_index, str(work / "faiss.index"))
+            print(f"build        faiss HNSWFlat {faiss_build:7.1f} s   (nearspace ratio {ratio(our_build, faiss_build)})")
+            out["faiss_build_s"] = faiss_build
+        except ImportError:
+            print("faiss-cpu not installed: faiss column skipped")
+
+    # -- query ------------------------------------------------------------------------------
+    raw.set_ef(96)
+    found_raw = [raw.knn_query(q, k=10, num_threads=1)[0][0] for q in Q]
+    found_ours = [ours.search(q, 10)[0][0] for q in Q]
+    raw_p50 = p50_ms(lambda q: raw.knn_query(q, k=10, num_threads=1), Q)
+    our_p50 = p50_ms(lambda q: ours.search(q, 10), Q)
+    print(f"query p50    nearspace {our_p50:6.2f} ms (recall@10 {recall_at(found_ours, truth):.3f})   "
+          f"raw hnswlib {raw_p50:6.2f} ms (recall@10 {recall_at(found_raw, truth):.3f})   ratio {ratio(our_p50, raw_p50)}")
+    out.update(query_p50_ms=our_p50, raw_query_p50_ms=raw_p50, recall=recall_at(found_ours, truth),
+               raw_recall=recall_at(found_raw, truth))
+    if faiss_index is not None:
+        import faiss
+
+        faiss.omp_set_num_threads(1)
+        found_f = [faiss_index.search(q[None, :], 10)[1][0] for q in Q]
+        f_p50 = p50_ms(lambda q: faiss_index.search(q[None, :], 10), Q)
+        print(f"query p50    faiss {f_p50:6.2f} ms (recall@10 {recall_at(found_f, truth):.3f})   nearspace ratio {ratio(our_p50, f_p50)}")
+        out.update(faiss_query_p50_ms=f_p50, faiss_recall=recall_at(found_f, truth))
+
+    # -- filtered ---------------------------------------------------------------------------
+    rng = np.random.default_rng(args.seed + 1)
+    subsets = {"10% equality": np.sort(rng.choice(rows, n // 10, replace=False)),
+               "8% range": rows[n // 3: n // 3 + (8 * n) // 100]}
+    fq = Q[: min(100, len(Q))]
+    for label, subset in subsets.items():
+        ftruth = exact_truth(X, fq, 10, subset)
+        members = set(subset.tolist())
+        found_o = [ours.search(q, 10, allowed=subset)[0][0] for q in fq]
+        found_r = [raw.knn_query(q, k=10, num_threads=1, filter=members.__contains__)[0][0] for q in fq]
+        o = p50_ms(lambda q: ours.search(q, 10, allowed=subset), fq)
+        r = p50_ms(lambda q: raw.knn_query(q, k=10, num_threads=1, filter=members.__contains__), fq)
+        short = sum(len(f) < 10 for f in found_o)
+        print(f"filtered     {label:13s} nearspace {o:6.2f} ms (recall {recall_at(found_o, ftruth):.3f}, short {short})   "
+              f"raw hnswlib+filter {r:6.2f} ms (recall {recall_at(found_r, ftruth):.3f})   ratio {ratio(o, r)}")
+        out[f"filtered_{label}"] = {"p50_ms": o, "raw_p50_ms": r, "recall": recall_at(found_o, ftruth), "short": short}
+
+    # -- reopen -----------------------------------------------------------------------------
+    o_open, o_total, o_rss = reopen("ours", str(work / "hnsw"), str(work / "q.npy"))
+    r_open, r_total, r_rss = reopen("raw", str(work / "raw.hnsw"), str(work / "q.npy"))
+    print(f"reopen       nearspace open {o_open:.3f} s + first query = {o_total:.3f} s, +{o_rss:.0f} MB RSS   "
+          f"raw hnswlib {r_total:.3f} s, +{r_rss:.0f} MB   ratio {ratio(o_total, r_total)}")
+    disk = dir_bytes(work.glob("hnsw.*"))
+    raw_disk = (work / "raw.hnsw").stat().st_size
+    print(f"disk         nearspace hnsw {disk / 1e6:.0f} MB   raw hnswlib {raw_disk / 1e6:.0f} MB   ratio {ratio(disk, raw_disk)}"
+          + (f"   faiss {(work / 'faiss.index').stat().st_size / 1e6:.0f} MB" if faiss_index is not None else ""))
+    out.update(reopen_open_s=o_open, reopen_total_s=o_total, reopen_rss_mb=o_rss, raw_reopen_total_s=r_total,
+               raw_reopen_rss_mb=r_rss, disk_bytes=disk, raw_disk_bytes=raw_disk)
+
+    # -- delete 10% -------------------------------------------------------------------------
+    gone = rng.choice(rows, n // 10, replace=False)
+    t = time.perf_counter()
+    ours.remove(gone)
+    our_del = time.perf_counter() - t
+    t = time.perf_counter()
+    for row in gone:
+        raw.mark_deleted(int(row))
+    raw_del = time.perf_counter() - t
+    print(f"delete 10%   nearspace {our_del:.3f} s   raw hnswlib mark_deleted {raw_del:.3f} s   ratio {ratio(our_del, raw_del)}")
+    out.update(delete_s=our_del, raw_delete_s=raw_del)
+
+    # -- exact and quantised ----------------------------------------------------------------
+    if not args.skip_quantised:
+        for kind in ("exact", "int8", "binary"):
+            backend = index.create(kind, dim, "cosine")
+            t = time.perf_counter()
+            for start in range(0, n, 50_000):
+                backend.add(rows[start:start + 50_000], X[start:start + 50_000])
+            build = time.perf_counter() - t
+            backend.save(work / kind)
+            backend = index.load(work / kind)  # measured as reopened: floats memory-mapped
+            sample = Q[:100]
+            found = [backend.search(q, 10)[0][0] for q in sample]
+            p50 = p50_ms(lambda q: backend.search(q, 10), sample)
+            fsub = subsets["10% equality"]
+            fp50 = p50_ms(lambda q: backend.search(q, 10, allowed=fsub), sample[:50])
+            o_open, o_total, o_rss = reopen("ours", str(work / kind), str(work / "q.npy"))
+            stats = backend.stats()
+            print(f"{kind:12s} p50 {p50:7.2f} ms  recall@10 {recall_at(found, truth[:100]):.3f}  filtered(10%) {fp50:6.2f} ms  "
+                  f"index {stats['bytes_per_vector']} B/vector  build {build:.1f} s  reopen+query {o_total:.3f} s +{o_rss:.0f} MB  "
+                  f"disk {dir_bytes(work.glob(kind + '.*')) / 1e6:.0f} MB  (p50 ratio to raw hnswlib {ratio(p50, raw_p50)})")
+            out[kind] = {"p50_ms": p50, "recall": recall_at(found, truth[:100]), "filtered_p50_ms": fp50,
+                         "bytes_per_vector": stats["bytes_per_vector"], "reopen_s": o_total, "reopen_rss_mb": o_rss}
+        matrix = X
+        mm = p50_ms(lambda q: matrix @ q, Q[:50])
+        print(f"exact one-query numpy matmul (BLAS threads as configured) {mm:.2f} ms  vs exact backend above")
+        out["numpy_matmul_p50_ms"] = mm
+
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2))
+    import shutil
+
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

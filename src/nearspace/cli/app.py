@@ -61,7 +61,8 @@ def _open(store: Path, precision: str = "auto"):
 
 @app.command()
 def index(ctx: typer.Context, paths: List[Path] = typer.Argument(
-              ..., help="Folders, or files: .jsonl records (BEIR corpus.jsonl works as is), .txt, .md, .html, "
+              ..., help="Folders, or files: .jsonl records (BEIR corpus.jsonl works as is), .parquet "
+                        "(id, text, title, metadata, vector columns), .txt, .md, .html, "
                         ".pdf, .docx, .csv/.tsv."),
           store: Optional[Path] = StoreOpt, collection: Optional[str] = CollectionOpt, precision: str = PrecisionOpt,
           batch_size: int = typer.Option(256, "--batch-size", min=1, help="Records per committed batch (.jsonl)."),
@@ -83,7 +84,10 @@ def index(ctx: typer.Context, paths: List[Path] = typer.Argument(
     store, collection = _where(ctx, store, collection)
     err = _stderr()
     records = [p for p in paths if p.is_file() and p.suffix.lower() in (".jsonl", ".ndjson")]
-    files = [p for p in paths if p not in records]
+    parquet = [p for p in paths if p.is_file() and p.suffix.lower() == ".parquet"]
+    files = [p for p in paths if p not in records and p not in parquet]
+    if parquet:  # rows with vectors from the same encoder are stored as they are; the rest are encoded
+        records += _index_parquet(parquet, store, collection, precision, batch_size)
     if records:
         _index_records(records, store, collection, precision, batch_size,
                        chunking=(chunk_records, chunk_tokens, overlap))
@@ -112,6 +116,41 @@ def index(ctx: typer.Context, paths: List[Path] = typer.Argument(
             err.print(f"[dim]skipped {path}: {reason}[/]", highlight=False)
         for path, reason in summary.failed:
             err.print(f"[yellow]failed {path}: {reason}[/]", highlight=False)
+
+
+def _index_parquet(paths: List[Path], store: Path, collection: str, precision: str, batch_size: int) -> List[Path]:
+    """Index Parquet files that carry usable vectors; returns those whose texts need encoding."""
+    from nearspace.integrations.arrow import index_parquet
+
+    err, rest = _stderr(), []
+    with _open(store, precision) as opened:
+        for path in paths:
+            counts = index_parquet(opened, collection, path, batch_size=batch_size,
+                                   echo=lambda line: err.print(f"[yellow]{line}[/]", highlight=False))
+            if counts is None:
+                rest.append(path)
+            else:
+                err.print(f"[bold]{collection}[/]: {path}: {counts['added']} added, {counts['updated']} updated, "
+                          f"{counts['metadata']} metadata-only, {counts['unchanged']} unchanged "
+                          "(vectors taken from the file)", highlight=False)
+    return rest
+
+
+@app.command()
+def export(ctx: typer.Context, collection_name: str = typer.Argument(..., metavar="COLLECTION",
+                                                                     help="Collection to export."),
+           out: Path = typer.Argument(..., help="Parquet file to write (replaced atomically)."),
+           store: Optional[Path] = StoreOpt) -> None:
+    """Write a collection to Parquet: id, title, text, metadata (JSON) and vector
+    (fixed-size float32 list); `nearspace index out.parquet` reads it back without re-encoding."""
+    from nearspace.integrations.arrow import export_parquet
+
+    store, _ = _where(ctx, store, None)
+    if not store.exists():
+        raise _fail(f"no store at {store} (index something first, or pass --store)")
+    with _open(store) as opened:
+        n = export_parquet(opened.get_collection(collection_name), out)
+    _stderr().print(f"[bold]{collection_name}[/]: {n} rows written to {out}", highlight=False)
 
 
 def _index_records(paths: List[Path], store: Path, collection: str, precision: str, batch_size: int,

@@ -11,6 +11,7 @@ from nearspace.store.database import Document
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
+PARQUET_SUFFIXES = {".parquet"}  # id/text/title/metadata columns (nearspace export writes them)
 
 
 @dataclass
@@ -144,11 +145,15 @@ def collect_documents(paths: Iterable[str | Path]) -> IngestReport:
             suffix = path.suffix.lower()
             if suffix in JSONL_SUFFIXES:
                 _keep(by_id, read_jsonl(path), report)
+            elif suffix in PARQUET_SUFFIXES:
+                from nearspace.integrations.arrow import read_documents
+
+                _keep(by_id, read_documents(path), report)
             elif suffix in TEXT_SUFFIXES:
                 _keep(by_id, [read_text_file(path)], report)
             else:
                 raise InputError(f"{path}: unsupported file type {suffix or '(none)'}; "
-                                 "use .jsonl, .txt or .md (or a folder of them)")
+                                 "use .jsonl, .parquet, .txt or .md (or a folder of them)")
             report.files += 1
     report.documents = list(by_id.values())
     return report

@@ -112,12 +112,13 @@ def export_parquet(collection: "Collection", path: str | Path) -> int:
 
 
 # -- reading ---------------------------------------------------------------------------------
-def read_parquet(path: str | Path) -> tuple[list[Document], np.ndarray | None, dict[str, Any]]:
+def read_parquet(path: str | Path, *, allow_empty: bool | None = None) -> tuple[list[Document], np.ndarray | None, dict[str, Any]]:
     """Documents from a Parquet file, its vectors when it has a ``vector`` column, and the
     ``nearspace`` schema metadata (empty for files written by other tools).
 
     Needs ``id`` (or ``_id``) and ``text`` columns; ``title`` and ``metadata`` (a JSON object
-    as text, or a struct) are optional. Every row is validated like a JSONL record.
+    as text, or a struct) are optional. Every row is validated like a JSONL record; an empty
+    text is allowed (``allow_empty``, default: when the file has vectors) for vector-only rows.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -139,6 +140,8 @@ def read_parquet(path: str | Path) -> tuple[list[Document], np.ndarray | None, d
     texts = table.column("text").to_pylist()
     titles = table.column("title").to_pylist() if "title" in names else [""] * len(ids)
     metas = table.column("metadata").to_pylist() if "metadata" in names else [None] * len(ids)
+    if allow_empty is None:
+        allow_empty = "vector" in names
     docs = []
     for i, (doc_id, text, title, meta) in enumerate(zip(ids, texts, titles, metas)):
         where = f"{path} row {i}"
@@ -147,7 +150,8 @@ def read_parquet(path: str | Path) -> tuple[list[Document], np.ndarray | None, d
                 meta = json.loads(meta)
             except ValueError as exc:
                 raise InputError(f"{where}: metadata is not valid JSON ({exc})") from None
-        docs.append(validate_document(doc_id, text, meta, title or "", where=where))
+        text = "" if text is None and allow_empty else text
+        docs.append(validate_document(doc_id, text, meta, title or "", where=where, allow_empty=allow_empty))
     vectors = None
     if "vector" in names:
         column = table.column("vector").combine_chunks()
@@ -166,7 +170,7 @@ def read_parquet(path: str | Path) -> tuple[list[Document], np.ndarray | None, d
 
 def read_documents(path: str | Path) -> list[Document]:
     """Just the documents (the ingest readers' view of a Parquet file)."""
-    return read_parquet(path)[0]
+    return read_parquet(path, allow_empty=False)[0]
 
 
 class _NamedEncoder:

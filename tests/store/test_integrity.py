@@ -159,25 +159,59 @@ def test_two_writers_of_one_id_never_leave_a_wrong_vector(tmp_path):
 
 def test_race_between_hash_read_and_write_is_caught_in_the_transaction(tmp_path):
     """Deterministic version of the finding: another connection changes X between our hash
-    read and our write; the write must encode X instead of storing a placeholder."""
+    read and our write transaction; the write must encode X instead of storing a placeholder."""
     path = tmp_path / "s.db"
     store = _open(path)
     coll = store.collection("c")
     coll.upsert(ids=["X"], texts=["original text"])
-    batch, _ = coll.data.get(["X"]), None
-    from nearspace.store.database import Document
+    original = coll.data.hashes
 
-    docs = [Document("X", "original text")]
-    vectors, encoded = coll._encode_changed(docs)  # believes X unchanged: placeholder
-    assert not encoded.any()
-    other = _open(path)
-    other.collection("c").upsert(ids=["X"], texts=["changed by someone else"])
-    other.close()
-    coll._write_batch(docs, vectors, encoded, replace=True)
+    def hashes_then_another_process_writes(ids):
+        stored = original(ids)  # we now believe X is unchanged ...
+        other = _open(path)  # ... and another process changes it before our transaction begins
+        other.collection("c").upsert(ids=["X"], texts=["changed by someone else"])
+        other.close()
+        coll.data.hashes = original
+        return stored
+
+    coll.data.hashes = hashes_then_another_process_writes
+    coll.upsert(ids=["X"], texts=["original text"])
+    assert coll.get("X").text == "original text"
     vector = np.frombuffer(store.db.conn.execute(
         "SELECT vector FROM docs WHERE doc_id = 'X'").fetchone()[0], dtype=np.float32)
     assert np.allclose(vector, HashingEncoder().encode(["original text"])[0], atol=1e-5)
+    assert coll.search("original text", k=1, mode="dense")[0].id == "X"
     store.close()
+
+
+def test_backup_restored_under_a_live_reader_is_not_served_from_its_memory(tmp_path):
+    """A process that caught up with the old history must notice the restored one, even when
+    new writes bring the change log back to (or past) the sequence it had covered."""
+    from nearspace.store.backup import backup, restore
+
+    path = tmp_path / "s.db"
+    writer = _store(path)
+    wcoll = writer.collection("c")
+    wcoll.upsert(ids=[f"a{i}" for i in range(250)], texts=_texts("base", 250))
+    backup(path, tmp_path / "backup.db")
+    reader = _store(path)
+    rcoll = reader.collection("c")
+    later_ids, later_texts = [f"b{i}" for i in range(5)], _texts("later", 5)
+    for doc_id, text in zip(later_ids, later_texts):  # five commits the backup never saw
+        wcoll.upsert(ids=[doc_id], texts=[text])
+    assert rcoll.search(later_texts[0], k=1, mode="dense")[0].id == "b0"  # the reader covers them
+    writer.close()
+    restore(tmp_path / "backup.db", path, overwrite=True)  # the reader stays open
+    writer = _store(path)
+    wcoll = writer.collection("c")
+    new_ids, new_texts = [f"n{i}" for i in range(5)], _texts("fresh", 5)
+    for doc_id, text in zip(new_ids, new_texts):  # the same sequence numbers, other documents
+        wcoll.upsert(ids=[doc_id], texts=[text])
+    assert _finds_itself(rcoll, new_ids, new_texts) == 5
+    assert not {r.id for r in rcoll.search(later_texts[0], k=20, mode="dense")} & set(later_ids)
+    assert len(rcoll.search("basedoc", k=1000, mode="dense")) == rcoll.count() == 255
+    reader.close()
+    writer.close()
 
 
 def test_a_commit_between_reads_is_applied_once(tmp_path):
@@ -260,4 +294,37 @@ def test_given_vectors_are_normalised_and_bad_ones_refused(tmp_path):
         with pytest.raises(InputError, match=word):
             coll.upsert(ids=["bad"], texts=["bad"], vectors=bad)
     assert coll.count() == before and coll.get("bad") is None
+    store.close()
+
+
+def _flusher(path: str, label: str, rounds: int) -> None:
+    store = _store(path)
+    coll = store.collection("c")
+    for r in range(rounds):
+        coll.upsert(ids=[f"{label}{r}"], texts=[f"{label} flush round {r} {label}x{r}"])
+        coll.flush()
+    store.close()
+
+
+def test_processes_flushing_one_collection_at_once(tmp_path, caplog):
+    """Two processes saving the same graph used one temporary name: one moved the other's
+    half-written file away (FileNotFoundError) or paired a graph with the other's sidecar."""
+    path = str(tmp_path / "s.db")
+    store = _store(path)
+    store.collection("c").upsert(ids=[f"a{i}" for i in range(250)], texts=_texts("base", 250))
+    store.close()
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_flusher, args=(path, label, 15)) for label in ("A", "B")]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(300)
+        assert p.exitcode == 0
+    assert not list((tmp_path / "s.db.ann").glob("*.tmp"))
+    store = _store(path)
+    coll = store.collection("c")
+    with caplog.at_level("WARNING", logger="nearspace"):
+        assert coll.search("A flush round 14 Ax14", k=1, mode="dense")[0].id == "A14"
+    assert not [r for r in caplog.records if "rebuilding" in r.getMessage()]  # the last save is whole
+    assert len(coll.search("base", k=1000, mode="dense")) == coll.count() == 280
     store.close()

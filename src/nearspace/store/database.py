@@ -405,6 +405,13 @@ class CollectionData:
         row = self.conn.execute("SELECT max(seq) FROM changes WHERE collection_id = ?", (self.cid,)).fetchone()
         return int(row[0] or 0)
 
+    def last_change(self) -> tuple[int, int | None]:
+        """``(seq, token)`` of the last change (``(0, None)`` when there is none): the token tells
+        a reader whether the history it caught up with is still the one SQLite holds."""
+        row = self.conn.execute("SELECT seq, txn FROM changes WHERE collection_id = ? ORDER BY seq DESC LIMIT 1",
+                                (self.cid,)).fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, None)
+
     def change_token(self, seq: int) -> int | None:
         """The write-transaction token of change ``seq`` (None when SQLite holds no such change)."""
         row = self.conn.execute("SELECT txn FROM changes WHERE collection_id = ? AND seq = ?",

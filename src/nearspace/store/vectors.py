@@ -19,9 +19,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -49,8 +52,10 @@ class VectorIndex:
         self.rows = np.zeros(0, dtype=np.int64)
         self.matrix = np.zeros((0, data.dim), dtype=np.float32)
         self.covered_seq = -1
+        self.covered_token: int | None = None  # token of change covered_seq (None: no change yet)
         self.hnsw = None  # hnswlib.Index when the collection is large
         self.hnsw_seq = -1
+        self.hnsw_live = 0  # live (not deleted) labels in the graph: must equal len(rows) once caught up
         # one Collection may be searched from several threads: refresh and graph walks
         # mutate shared state, so they run one at a time
         self._lock = threading.RLock()
@@ -63,14 +68,19 @@ class VectorIndex:
         either wholly seen or wholly left for the next refresh, never applied twice.
         """
         with self._lock, self.data.db.snapshot():
-            last = self.data.last_seq()
-            if last == self.covered_seq:
+            last, token = self.data.last_change()
+            if last == self.covered_seq and token == self.covered_token:
                 return
-            if self.covered_seq < 0 or last < self.covered_seq or self.data.first_seq() > self.covered_seq + 1:
+            # the change we caught up with must still be SQLite's, with the same token: a backup
+            # restored under a live process (or lost commits) reuses sequence numbers, never tokens
+            same_history = (self.covered_seq >= 0 and last >= self.covered_seq
+                            and self.data.change_token(self.covered_seq) == self.covered_token)
+            if not same_history or self.data.first_seq() > self.covered_seq + 1:
                 self.rows, self.matrix = self.data.vectors()
+                self.hnsw = None  # the in-memory graph followed the old history: reload (checked) or rebuild
             else:
                 self._apply(self.data.changes_since(self.covered_seq))
-            self.covered_seq = last
+            self.covered_seq, self.covered_token = last, token
             if len(self.rows) >= self.exact_threshold:
                 self._sync_hnsw()
             else:
@@ -96,7 +106,7 @@ class VectorIndex:
 
     def _sync_hnsw(self) -> None:
         if self.hnsw is None:
-            self.hnsw, self.hnsw_seq = self._load_saved()
+            self.hnsw, self.hnsw_seq, self.hnsw_live = self._load_saved()
         if self.hnsw is None:
             self._build_hnsw()
             return
@@ -108,6 +118,7 @@ class VectorIndex:
         for doc in deleted:
             try:
                 self.hnsw.mark_deleted(int(doc))
+                self.hnsw_live -= 1
             except RuntimeError:
                 pass  # added and deleted after the graph was saved: never in it
         added = set(doc for _, doc, op in changes if op == "add") - set(deleted)
@@ -117,7 +128,12 @@ class VectorIndex:
             if needed > self.hnsw.get_max_elements():
                 self.hnsw.resize_index(max(needed, int(self.hnsw.get_max_elements() * 1.5)))
             self.hnsw.add_items(self.matrix[positions], self.rows[positions])
+            self.hnsw_live += len(positions)
         self.hnsw_seq = self.covered_seq
+        if self.hnsw_live != len(self.rows):  # the row count SQLite holds must be the graph's too
+            log.warning("nearspace: rebuilding the vector index of %r from SQLite: saved graph holds %d "
+                        "documents after catching up, SQLite %d", self.data.name, self.hnsw_live, len(self.rows))
+            self._build_hnsw()
 
     def _build_hnsw(self) -> None:
         import hnswlib
@@ -135,26 +151,33 @@ class VectorIndex:
                     progress.advance(task, min(10_000, len(self.rows) - start))
         else:
             index.add_items(self.matrix, self.rows)
-        self.hnsw, self.hnsw_seq = index, self.covered_seq
+        self.hnsw, self.hnsw_seq, self.hnsw_live = index, self.covered_seq, len(self.rows)
 
     def _load_saved(self):
+        """``(graph, covered seq, live count)`` from disk, or ``(None, -1, 0)`` to rebuild."""
         import hnswlib
 
         sidecar = self._sidecar()
         if not (self.ann_path.exists() and sidecar.exists()):
-            return None, -1
+            return None, -1, 0
         try:
-            meta = json.loads(sidecar.read_text())
-            problem = self._disagreement(meta)
-            if problem is None:
-                index = hnswlib.Index(space="ip", dim=self.data.dim)
-                index.load_index(str(self.ann_path), max_elements=int(meta["max_elements"]))
-                return index, int(meta["seq"])
+            # shared lock: a saver in another process cannot swap graph and sidecar between our
+            # checksum and hnswlib's read (a pair from two saves would fail the check anyway)
+            with _file_lock(self._lock_path(), shared=True):
+                meta = json.loads(sidecar.read_text())
+                problem = self._disagreement(meta)
+                if problem is None:
+                    index = hnswlib.Index(space="ip", dim=self.data.dim)
+                    index.load_index(str(self.ann_path), max_elements=int(meta["max_elements"]))
+                    return index, int(meta["seq"]), int(meta["count"])
         except (OSError, ValueError, KeyError, TypeError, RuntimeError, AttributeError) as exc:
             problem = f"unreadable ({type(exc).__name__})"
         log.warning("nearspace: rebuilding the vector index of %r from SQLite: saved graph %s",
                     self.data.name, problem)
-        return None, -1
+        return None, -1, 0
+
+    def _lock_path(self) -> Path:
+        return self.ann_path.with_suffix(".lock")
 
     def _disagreement(self, meta: dict) -> str | None:
         """Why the saved graph must not be trusted, or None when SQLite confirms the sidecar."""
@@ -183,19 +206,28 @@ class VectorIndex:
     def _save_locked(self) -> bool:
         assert self.hnsw is not None
         self.ann_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.ann_path.with_suffix(".hnsw.tmp")
-        self.hnsw.save_index(str(tmp))
-        _fsync(tmp)
-        token = self.data.change_token(self.hnsw_seq) if self.hnsw_seq > 0 else 0
-        meta = {"collection_id": self.data.cid, "dim": self.data.dim, "seq": self.hnsw_seq,
-                "token": token, "count": len(self.rows), "max_elements": self.hnsw.get_max_elements(),
-                "bytes": os.path.getsize(tmp), "crc32": _crc32(tmp)}
-        side_tmp = self._sidecar().with_suffix(".json.tmp")
-        side_tmp.write_text(json.dumps(meta))
-        _fsync(side_tmp)
-        # graph first, sidecar second: a crash in between leaves a size mismatch -> rebuild
-        os.replace(tmp, self.ann_path)
-        os.replace(side_tmp, self._sidecar())
+        # several processes may flush one collection: one saver at a time, each with its own
+        # temporary names (two sharing one name moved each other's half-written files)
+        with _file_lock(self._lock_path(), shared=False):
+            _remove_stale_temporaries(self.ann_path)
+            tmp = self.ann_path.with_name(f"{self.ann_path.name}.{os.getpid()}.tmp")
+            side_tmp = self._sidecar().with_name(f"{self._sidecar().name}.{os.getpid()}.tmp")
+            try:
+                self.hnsw.save_index(str(tmp))
+                _fsync(tmp)
+                token = self.data.change_token(self.hnsw_seq) if self.hnsw_seq > 0 else 0
+                meta = {"collection_id": self.data.cid, "dim": self.data.dim, "seq": self.hnsw_seq,
+                        "token": token, "count": self.hnsw_live,
+                        "max_elements": self.hnsw.get_max_elements(),
+                        "bytes": os.path.getsize(tmp), "crc32": _crc32(tmp)}
+                side_tmp.write_text(json.dumps(meta))
+                _fsync(side_tmp)
+                # graph first, sidecar second: a crash in between leaves a checksum mismatch -> rebuild
+                os.replace(tmp, self.ann_path)
+                os.replace(side_tmp, self._sidecar())
+            finally:
+                tmp.unlink(missing_ok=True)
+                side_tmp.unlink(missing_ok=True)
         return True
 
     # -- search -----------------------------------------------------------------------------
@@ -246,6 +278,35 @@ def _crc32(path: Path) -> int:
         while chunk := handle.read(1 << 22):
             value = zlib.crc32(chunk, value)
     return value
+
+
+@contextmanager
+def _file_lock(path: Path, *, shared: bool) -> Iterator[None]:
+    """An advisory lock between processes (flock); a no-op where fcntl is missing (Windows),
+    where the checksum still refuses a mixed graph/sidecar pair."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    if shared and not path.exists():  # nothing has been saved with a lock yet; don't create files
+        yield                         # in a directory a reader may not own
+        return
+    with open(path, "rb" if shared else "a+b") as handle:  # a read-only store can still share-lock
+        fcntl.flock(handle.fileno(), fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _remove_stale_temporaries(ann_path: Path) -> None:
+    """Temporaries of a saver killed mid-save (called under the exclusive lock, so none is live)."""
+    stem = re.escape(ann_path.stem)
+    pattern = re.compile(rf"^{stem}\.(hnsw|json)(\.\d+)?\.tmp$")
+    for path in ann_path.parent.iterdir():
+        if pattern.match(path.name):
+            path.unlink(missing_ok=True)
 
 
 def _fsync(path: Path) -> None:

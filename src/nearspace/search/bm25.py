@@ -46,18 +46,24 @@ log = logging.getLogger("nearspace")
 
 
 class Tokenizer:
-    """Text -> stemmed terms; the stemmer caches words it has seen, so re-use one instance."""
+    """Text -> stemmed terms. Re-use one instance: it remembers each word's stem."""
 
     def __init__(self) -> None:
         import Stemmer  # PyStemmer: the Snowball stemmers in C
 
-        self._stem = Stemmer.Stemmer("english").stemWords
+        self._stemmer = Stemmer.Stemmer("english")
+        self._stems: dict[str, str] = {}
         self._lock = threading.Lock()  # a PyStemmer object is not thread-safe
 
     def __call__(self, text: str) -> list[str]:
+        stems = self._stems
         words = [w for w in _TOKEN.findall(text.lower()) if w not in STOPWORDS]
-        with self._lock:
-            return self._stem(words)
+        new = [w for w in set(words) if w not in stems]
+        if new:
+            with self._lock:
+                stems.update(zip(new, self._stemmer.stemWords(new)))
+        # a dict lookup per word costs a fraction of stemming it again
+        return [stems[w] for w in words]
 
 
 class KeywordIndex:
@@ -136,18 +142,19 @@ class KeywordIndex:
         from scipy import sparse
 
         vocab = self.vocab
-        rows, indptr, cols, tfs = [], [0], [], []
+        rows, lengths, ids = [], [], []
         for row, text in docs:
-            ids = np.fromiter((vocab.setdefault(t, len(vocab)) for t in self.tokenize(text)), dtype=np.int64)
-            terms, counts = np.unique(ids, return_counts=True)
+            terms = self.tokenize(text)
             rows.append(row)
-            cols.append(terms.astype(np.int32))
-            tfs.append(counts.astype(np.float32))
-            indptr.append(indptr[-1] + len(terms))
-        cols_a = np.concatenate(cols) if cols else np.zeros(0, np.int32)
-        tfs_a = np.concatenate(tfs) if tfs else np.zeros(0, np.float32)
-        counts = sparse.csr_matrix((tfs_a, cols_a, np.array(indptr, dtype=np.int64)),
+            lengths.append(len(terms))
+            ids.extend([vocab[t] if t in vocab else vocab.setdefault(t, len(vocab)) for t in terms])
+        # one COO -> CSR conversion for the whole batch sums repeated (document, term) pairs in C;
+        # a np.unique per document made a 100k-document build take minutes
+        doc_of = np.repeat(np.arange(len(rows), dtype=np.int64), lengths)
+        counts = sparse.csr_matrix((np.ones(len(ids), dtype=np.float32), (doc_of, np.array(ids, dtype=np.int64))),
                                    shape=(len(rows), max(len(vocab), 1)))
+        counts.sum_duplicates()
+        counts.indices = counts.indices.astype(np.int32, copy=False)
         return np.array(rows, dtype=np.int64), counts
 
     def _splice(self, keep: np.ndarray, new_rows, new_counts) -> None:

@@ -1,0 +1,195 @@
+"""LlamaIndex adapters: ``NearspaceVectorStore`` (a ``BasePydanticVectorStore`` on a nearspace
+collection) and ``NearspaceEmbedding`` (a ``BaseEmbedding`` over the bundled model).
+
+    >>> from llama_index.core import StorageContext, VectorStoreIndex
+    >>> vs = NearspaceVectorStore(store=nearspace.open_store("li.db"), collection_name="docs")
+    >>> index = VectorStoreIndex.from_documents(docs, embed_model=NearspaceEmbedding(),
+    ...                                         storage_context=StorageContext.from_defaults(vector_store=vs))
+
+Nodes keep their text in the collection (``stores_text=True``); their LlamaIndex fields
+travel in the metadata (``_node_content``, ``ref_doc_id``) beside the node's own metadata, so
+``MetadataFilters`` compile to nearspace ``where`` filters on indexed SQL. The vectors are
+the ones LlamaIndex computed; the collection records the encoder name given (the bundled
+model's name by default, matching ``NearspaceEmbedding``). Requires ``nearspace[llamaindex]``.
+"""
+from __future__ import annotations
+
+from typing import Any, List
+
+import numpy as np
+
+from nearspace.integrations import require
+
+require("llama_index.core", "llamaindex")
+
+from llama_index.core.bridge.pydantic import Field, PrivateAttr  # noqa: E402
+from llama_index.core.base.embeddings.base import BaseEmbedding  # noqa: E402
+from llama_index.core.schema import BaseNode  # noqa: E402
+from llama_index.core.vector_stores.types import (  # noqa: E402
+    BasePydanticVectorStore, FilterCondition, FilterOperator, MetadataFilter, MetadataFilters,
+    VectorStoreQuery, VectorStoreQueryMode, VectorStoreQueryResult)
+from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict  # noqa: E402
+
+from nearspace.encoders import DEFAULT_ENCODER  # noqa: E402
+from nearspace.encoders.base import normalize_rows  # noqa: E402
+from nearspace.integrations._common import as_store  # noqa: E402
+
+_OPS = {FilterOperator.EQ: "$eq", FilterOperator.NE: "$ne", FilterOperator.GT: "$gt", FilterOperator.GTE: "$gte",
+        FilterOperator.LT: "$lt", FilterOperator.LTE: "$lte", FilterOperator.IN: "$in", FilterOperator.NIN: "$nin",
+        FilterOperator.ANY: "$in", FilterOperator.CONTAINS: "$eq"}  # list values are indexed per element
+
+
+def to_where(filters: MetadataFilters | None) -> dict[str, Any] | None:
+    """LlamaIndex ``MetadataFilters`` as a nearspace ``where``; operators nearspace cannot
+    express (text match, ALL, IS_EMPTY, NOT) are refused rather than ignored."""
+    if filters is None or not filters.filters:
+        return None
+    parts = []
+    for item in filters.filters:
+        if isinstance(item, MetadataFilters):
+            sub = to_where(item)
+            if sub:
+                parts.append(sub)
+            continue
+        assert isinstance(item, MetadataFilter)
+        op = _OPS.get(FilterOperator(item.operator))
+        if op is None:
+            raise ValueError(f"filter operator {item.operator!r} is not supported by nearspace "
+                             f"(supported: {', '.join(o.value for o in _OPS)})")
+        parts.append({item.key: {op: item.value}})
+    condition = FilterCondition(filters.condition or FilterCondition.AND)
+    if condition == FilterCondition.NOT:
+        raise ValueError("filter condition NOT is not supported by nearspace")
+    if len(parts) == 1:
+        return parts[0]
+    return {"$and" if condition == FilterCondition.AND else "$or": parts}
+
+
+class _NamedEncoder:
+    """The collection's encoder record; vectors come from LlamaIndex, nothing is encoded here."""
+
+    def __init__(self, name: str, dim: int) -> None:
+        self.name, self.dim = name, dim
+
+    def encode(self, texts, **_: Any) -> np.ndarray:
+        raise RuntimeError("the LlamaIndex vector store stores the embeddings LlamaIndex computed")
+
+
+class NearspaceVectorStore(BasePydanticVectorStore):
+    """LlamaIndex vector store on one nearspace collection (created on the first ``add``)."""
+
+    stores_text: bool = True
+    flat_metadata: bool = False
+    collection_name: str = Field(default="llamaindex")
+    encoder_name: str = Field(default=DEFAULT_ENCODER,
+                              description="Recorded as the collection's encoder: the model behind the vectors.")
+
+    _store: Any = PrivateAttr()
+    _collection: Any = PrivateAttr(default=None)
+
+    def __init__(self, store: Any, collection_name: str = "llamaindex", encoder_name: str = DEFAULT_ENCODER,
+                 **kwargs: Any) -> None:
+        super().__init__(collection_name=collection_name, encoder_name=encoder_name, **kwargs)
+        self._store = as_store(store)
+        if collection_name in self._store.list_collections():
+            data = self._store.db.collection(collection_name)
+            self._collection = self._store.collection(collection_name, encoder=_NamedEncoder(data.encoder, data.dim))
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "NearspaceVectorStore"
+
+    @property
+    def client(self) -> Any:
+        """The nearspace collection (None until the first add creates it)."""
+        return self._collection
+
+    def add(self, nodes: List[BaseNode], **add_kwargs: Any) -> List[str]:
+        if not nodes:
+            return []
+        vectors = np.array([node.get_embedding() for node in nodes], dtype=np.float32)
+        if self._collection is None:
+            self._collection = self._store.collection(self.collection_name,
+                                                      encoder=_NamedEncoder(self.encoder_name, vectors.shape[1]))
+        metadatas = [node_to_metadata_dict(node, remove_text=True, flat_metadata=False) for node in nodes]
+        self._collection.upsert(ids=[n.node_id for n in nodes], texts=[n.get_content() for n in nodes],
+                                metadatas=metadatas, vectors=vectors)
+        return [n.node_id for n in nodes]
+
+    def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
+        """Delete every node that came from document ``ref_doc_id``."""
+        if self._collection is None:
+            return
+        data = self._collection.data
+        rows = data.filter_rows({"ref_doc_id": ref_doc_id})
+        ids = [doc.id for doc in data.rows_to_documents(rows.tolist()).values()]
+        if ids:
+            self._collection.delete(ids)
+
+    def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        if query.mode not in (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR):
+            raise ValueError(f"query mode {query.mode!r} is not supported; use the default (dense) mode")
+        if self._collection is None or query.query_embedding is None:
+            return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
+        where = to_where(query.filters)
+        clauses = [where] if where else []
+        if query.doc_ids:
+            clauses.append({"ref_doc_id": {"$in": list(query.doc_ids)}})
+        data = self._collection.data
+        allowed = data.filter_rows(clauses[0] if len(clauses) == 1 else {"$and": clauses}) if clauses else None
+        if query.node_ids:
+            by_id = np.array(sorted(data.rows_for_ids(list(query.node_ids)).values()), dtype=np.int64)
+            allowed = by_id if allowed is None else np.intersect1d(allowed, by_id)
+        if allowed is not None and len(allowed) == 0:
+            return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
+        vector = normalize_rows(np.asarray(query.query_embedding, dtype=np.float32).reshape(1, -1))[0]
+        hits = self._collection.index.search(vector, query.similarity_top_k, allowed)
+        docs = data.rows_to_documents([row for row, _ in hits])
+        nodes, scores, ids = [], [], []
+        for row, score in hits:
+            doc = docs.get(row)
+            if doc is None:
+                continue
+            nodes.append(metadata_dict_to_node(doc.metadata, text=doc.text))
+            scores.append(float(score))
+            ids.append(doc.id)
+        return VectorStoreQueryResult(nodes=nodes, similarities=scores, ids=ids)
+
+
+class NearspaceEmbedding(BaseEmbedding):
+    """LlamaIndex embeddings over a nearspace encoder (the bundled model by default)."""
+
+    model_name: str = Field(default=DEFAULT_ENCODER)
+    precision: str = Field(default="auto")
+    _encoder: Any = PrivateAttr(default=None)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "NearspaceEmbedding"
+
+    def _model(self):
+        if self._encoder is None:
+            from nearspace.encoders import load_encoder
+
+            self._encoder = load_encoder(self.model_name, precision=self.precision)
+        return self._encoder
+
+    def _get_text_embeddings(self, texts: List[str]) -> List[List[float]]:
+        if not texts:
+            return []
+        return self._model().encode(list(texts), show_progress=False).astype(float).tolist()
+
+    def _get_text_embedding(self, text: str) -> List[float]:
+        return self._get_text_embeddings([text])[0]
+
+    def _get_query_embedding(self, query: str) -> List[float]:
+        return self._get_text_embedding(query)
+
+    async def _aget_query_embedding(self, query: str) -> List[float]:
+        return self._get_query_embedding(query)
+
+    async def _aget_text_embedding(self, text: str) -> List[float]:
+        return self._get_text_embedding(text)
+
+
+__all__ = ["NearspaceEmbedding", "NearspaceVectorStore", "to_where"]

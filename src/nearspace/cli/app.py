@@ -9,7 +9,9 @@ from typing import List, Optional
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
+# plain click help: Rich's help renderer (typer.rich_utils, markdown-it) costs more import time
+# than the whole rest of `nearspace --help`
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Embeddings put to work: index documents, then search them by meaning, "
                        "by keywords, or both.")
 

@@ -2,7 +2,8 @@
 
 Each trial starts a real ``nearspace index`` of a JSONL corpus (real model, real SQLite file,
 HNSW graph on the path via NEARSPACE_EXACT_THRESHOLD), kills it with SIGKILL after a random
-delay (some trials aim at the final graph save), then checks the invariants:
+delay, or (every ``--save-every``th trial) the moment a temporary file of the graph save appears,
+then checks the invariants:
 
 * ``PRAGMA integrity_check`` is ok and the FTS5 index passes its own integrity check;
 * FTS and metadata rows match the documents, every stored text equals its source;
@@ -51,6 +52,23 @@ def run_index(db: Path, corpus: Path, env: dict) -> subprocess.Popen:
                              "--batch-size", "50"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
+def kill_during_save(proc: subprocess.Popen, ann_dir: Path, extra: float) -> tuple[float, bool]:
+    """SIGKILL ``proc`` once a temporary file of the graph save exists; returns (seconds after
+    start, whether a save was under way). A run that ends first is not killed."""
+    started = time.perf_counter()
+    while proc.poll() is None:
+        try:
+            saving = any(name.endswith(".tmp") for name in os.listdir(ann_dir))
+        except OSError:  # the folder is made by the first save
+            saving = False
+        if saving:
+            time.sleep(extra)
+            proc.send_signal(signal.SIGKILL)
+            return time.perf_counter() - started, saving
+        time.sleep(0.0002)
+    return time.perf_counter() - started, False
+
+
 def check(db: Path, texts: dict[str, str], threshold: int) -> tuple[int, list[str]]:
     """Returns (stored rows, problems)."""
     problems: list[str] = []
@@ -90,6 +108,12 @@ def check(db: Path, texts: dict[str, str], threshold: int) -> tuple[int, list[st
                 hits = coll.index.search(np.frombuffer(vector, dtype=np.float32), 1)
                 if not hits or hits[0][0] != row:
                     problems.append(f"{doc_id}: the derived index does not find its own vector")
+            stored = {doc_id for _, doc_id, _, _ in rows}
+            for _, doc_id, text, _ in random.Random(len(rows) + 1).sample(rows, min(5, len(rows))):
+                # the keyword index (also derived, saved beside the graph) must agree with SQLite too
+                found = [r.id for r in coll.search(text, k=10, mode="keyword")]
+                if doc_id not in found or not set(found) <= stored:
+                    problems.append(f"{doc_id}: keyword search disagrees with SQLite ({found[:3]})")
     return len(rows), problems
 
 
@@ -99,10 +123,13 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=400)
     parser.add_argument("--threshold", type=int, default=100, help="exact-search threshold (graph above it)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save-every", type=int, default=4,
+                        help="every Nth trial kills during the graph save instead of at a random moment")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     env = {**os.environ, "NEARSPACE_EXACT_THRESHOLD": str(args.threshold), "HF_HUB_OFFLINE": "1"}
-    tally = {"trials": 0, "killed_mid_run": 0, "finished_before_kill": 0, "consistent_after_kill": 0,
+    tally = {"trials": 0, "killed_mid_run": 0, "killed_during_save": 0, "finished_before_kill": 0,
+             "consistent_after_kill": 0,
              "resumed_to_full": 0, "problems": 0}
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "corpus.jsonl"
@@ -114,16 +141,21 @@ def main() -> None:
         print(f"one uninterrupted run: {full:.1f} s for {args.docs} documents")
         for trial in range(args.trials):
             db = Path(tmp) / f"t{trial}.db"
-            # most kills land inside the run; one in five near its end, where the graph is saved
-            delay = rng.uniform(0.85, 1.0) * full if trial % 5 == 4 else rng.uniform(0.05, 0.95) * full
             proc = run_index(db, corpus, env)
-            time.sleep(delay)
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
+            if trial % args.save_every == args.save_every - 1:
+                # aim at the graph save: kill as soon as a temporary graph/sidecar file appears
+                # (hnswlib writing, fsync, checksum, the two renames), after 0-3 ms more
+                delay, in_save = kill_during_save(proc, Path(f"{db}.ann"), rng.uniform(0.0, 0.003))
+            else:
+                delay, in_save = rng.uniform(0.05, 0.95) * full, False
+                time.sleep(delay)
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGKILL)
+            if proc.wait() == -signal.SIGKILL:
                 tally["killed_mid_run"] += 1
+                tally["killed_during_save"] += in_save
             else:
                 tally["finished_before_kill"] += 1
-            proc.wait()
             tally["trials"] += 1
             _, problems = check(db, texts, args.threshold)
             if not problems:

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
 
 from nearspace.evaluate.metrics import evaluate_run
-from nearspace.search.fusion import DEFAULT_FUSION, RRF_K, fuse
+from nearspace.search.fusion import DEFAULT_FUSION, RRF_K, fuse, query_terms
 
 Lists = dict[str, list[tuple[str, float]]]  # query id -> [(doc id, score)] best first
 DEPTH = 100
@@ -22,6 +22,8 @@ class Candidates:
     lists: dict[str, Lists]
     seconds: dict[str, float]
     n_queries: int
+    #: query id -> the query's length in keyword terms (adaptive fusion reads it)
+    n_terms: dict[str, int] = field(default_factory=dict)
 
 
 def retrieve_candidates(collection, queries: Mapping[str, str], *, depth: int = DEPTH,
@@ -46,7 +48,8 @@ def retrieve_candidates(collection, queries: Mapping[str, str], *, depth: int = 
         keyword[qid] = [(row_ids[row], score) for row, score in keyword_index(collection.data).search(queries[qid], depth)]
     keyword_seconds = time.perf_counter() - started
     return Candidates({"dense": dense, "keyword": keyword},
-                      {"dense": dense_seconds, "keyword": keyword_seconds}, len(qids))
+                      {"dense": dense_seconds, "keyword": keyword_seconds}, len(qids),
+                      {q: query_terms(queries[q]) for q in qids})
 
 
 def fused_run(candidates: Candidates, fusion: Mapping[str, Any], depth: int = DEPTH) -> dict[str, list[str]]:
@@ -54,7 +57,8 @@ def fused_run(candidates: Candidates, fusion: Mapping[str, Any], depth: int = DE
     for qid in candidates.lists["dense"]:
         per_mode = {m: candidates.lists[m][qid] for m in ("dense", "keyword")}
         fused = fuse(per_mode, method=fusion.get("method", "rrf"), weights=fusion.get("weights"),
-                     rrf_k=int(fusion.get("rrf_k", RRF_K)), norm=fusion.get("norm", "minmax"))
+                     rrf_k=int(fusion.get("rrf_k", RRF_K)), norm=fusion.get("norm", "minmax"),
+                     n_terms=candidates.n_terms.get(qid))
         run[qid] = [doc for doc, _ in fused[:depth]]
     return run
 

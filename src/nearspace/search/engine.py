@@ -6,7 +6,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from nearspace.errors import InputError
-from nearspace.search.fusion import DEFAULT_FUSION, RRF_K, fuse
+from nearspace.search.fusion import DEFAULT_FUSION, RRF_K, fuse, query_terms
 from nearspace.search.results import SearchResult
 from nearspace.store.database import CollectionData
 from nearspace.store.vectors import VectorIndex
@@ -55,7 +55,8 @@ def search(data: CollectionData, index: VectorIndex, embed_query: Callable[[str]
     if mode == "hybrid":
         try:
             fused = fuse(lists, method=fusion.get("method", "rrf"), weights=fusion.get("weights"),
-                         rrf_k=int(fusion.get("rrf_k", RRF_K)), norm=fusion.get("norm", "minmax"))[:pool]
+                         rrf_k=int(fusion.get("rrf_k", RRF_K)), norm=fusion.get("norm", "minmax"),
+                         n_terms=query_terms(query))[:pool]
         except ValueError as exc:
             raise InputError(str(exc)) from None
     else:

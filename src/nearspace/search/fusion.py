@@ -5,7 +5,12 @@ from typing import Hashable, Mapping, Sequence
 
 RRF_K = 60
 #: the hybrid used when a collection has no tuned fusion (chosen by benchmarks/fusion_select.py)
-DEFAULT_FUSION: dict[str, object] = {"method": "adaptive", "weights": {"dense": 0.5, "keyword": 0.5}}
+DEFAULT_FUSION: dict[str, object] = {"method": "adaptive", "weights": {"dense": 0.7, "keyword": 0.3}}
+#: adaptive fusion: how strongly the confidence ratio, and the query's length, tilt the weights
+CONFIDENCE_TILT = 1.5
+LENGTH_TILT = 0.75
+#: a query of this many terms (after stop words) gets the prior weights unchanged by length
+PIVOT_TERMS = 8
 
 
 def reciprocal_rank_fusion(rankings: Mapping[str, Sequence[Hashable]], *, k: int = RRF_K,
@@ -64,47 +69,77 @@ def convex_fusion(lists: Mapping[str, Sequence[tuple[Hashable, float]]], *,
     return sorted(fused.items(), key=lambda pair: -pair[1])
 
 
-def adaptive_fusion(lists: Mapping[str, Sequence[tuple[Hashable, float]]], *,
-                    weights: Mapping[str, float] | None = None) -> list[tuple[Hashable, float]]:
-    """Convex z-score fusion whose weights follow each mode's confidence on this query.
+def query_terms(query: str) -> int:
+    """How many terms keyword search sees in ``query`` (stop words and single characters left out)."""
+    from nearspace.search.bm25 import STOPWORDS, _TOKEN
 
-    A mode's confidence is how far its best hit stands above the rest of its list (the top
-    score minus the mean of the others, in standard deviations). A keyword list whose leaders
-    are decoys that merely share a word is flat; a dense list with a clear meaning match
-    stands out; so the weights tilt per query toward the mode that is sure, using only
-    signals available at query time. Chosen by benchmarks/fusion_select.py across six BEIR
-    sets (leave one dataset out), the seed example and a decoy set.
+    return sum(1 for w in _TOKEN.findall(query.lower()) if w not in STOPWORDS)
+
+
+def _confidence(scores) -> float:
+    """How far a list's best hit stands above the rest, in standard deviations (>= 0.5)."""
+    if len(scores) < 2:
+        return 1.0
+    std = scores.std()
+    return max(float((scores[0] - scores[1:].mean()) / std), 0.5) if std > 0 else 1.0
+
+
+def adaptive_fusion(lists: Mapping[str, Sequence[tuple[Hashable, float]]], *,
+                    weights: Mapping[str, float] | None = None, n_terms: int | None = None,
+                    tilt: float = CONFIDENCE_TILT, length_tilt: float = LENGTH_TILT) -> list[tuple[Hashable, float]]:
+    """Convex z-score fusion of dense and keyword whose weights follow this query's signals.
+
+    The dense share ``a`` starts from the given weights (as log-odds) and moves by two
+    signals available at query time:
+
+    - each mode's confidence, how far its best hit stands above the rest of its list (top
+      minus the mean of the others, in standard deviations): keyword leaders that merely
+      share a word with the query are flat, a dense list with a clear meaning match stands
+      out, so ``a`` tilts by ``tilt * ln(dense confidence / keyword confidence)``;
+    - the query's length in terms: a paragraph-long query names its need in many words,
+      which BM25 uses term by term while one embedding blurs them, so ``a`` falls by
+      ``length_tilt * ln(n_terms / PIVOT_TERMS)`` (rises for short queries).
+
+    Chosen by benchmarks/fusion_select.py across six BEIR sets (leave one dataset out), the
+    seed example and the decoy set (tests/search/data/decoys.json); the table is in the
+    [8/13] note. Modes other than dense/keyword keep their given weights.
     """
+    import math
+
     import numpy as np
 
     weights = dict(weights or {})
-    tilted = {}
-    for mode, hits in lists.items():
-        scores = np.array([s for _, s in hits], dtype=np.float64)
-        std = scores.std() if len(scores) > 1 else 0.0
-        confidence = (scores[0] - scores[1:].mean()) / std if std > 0 else 1.0
-        tilted[mode] = float(weights.get(mode, 1.0)) * max(confidence, 0.5)
-    total = sum(tilted.values()) or 1.0
-    return convex_fusion(lists, weights={m: w / total for m, w in tilted.items()}, norm="zscore")
+    if set(lists) != {"dense", "keyword"} or not lists["dense"] or not lists["keyword"]:
+        return convex_fusion(lists, weights=weights, norm="zscore")
+    wd, wk = float(weights.get("dense", 1.0)), float(weights.get("keyword", 1.0))
+    if wd <= 0 or wk <= 0:  # a mode switched off stays off
+        return convex_fusion(lists, weights={"dense": wd, "keyword": wk}, norm="zscore")
+    conf = {m: _confidence(np.array([s for _, s in hits], dtype=np.float64)) for m, hits in lists.items()}
+    logit = math.log(wd / wk) + tilt * math.log(conf["dense"] / conf["keyword"])
+    if n_terms:
+        logit -= length_tilt * math.log(n_terms / PIVOT_TERMS)
+    a = 1.0 / (1.0 + math.exp(-max(min(logit, 30.0), -30.0)))
+    return convex_fusion(lists, weights={"dense": a, "keyword": 1.0 - a}, norm="zscore")
 
 
 def fuse_spec(lists: Mapping[str, Sequence[tuple[Hashable, float]]],
-              spec: Mapping[str, object] | None) -> list[tuple[Hashable, float]]:
+              spec: Mapping[str, object] | None, *, n_terms: int | None = None) -> list[tuple[Hashable, float]]:
     """Fuse by a stored specification: ``{"method", "weights", "rrf_k", "norm"}``."""
     spec = dict(spec or DEFAULT_FUSION)
     return fuse(lists, method=str(spec.get("method", "rrf")), weights=spec.get("weights"),  # type: ignore[arg-type]
-                rrf_k=int(spec.get("rrf_k", RRF_K)), norm=str(spec.get("norm", "minmax")))
+                rrf_k=int(spec.get("rrf_k", RRF_K)), norm=str(spec.get("norm", "minmax")), n_terms=n_terms)
 
 
 def fuse(lists: Mapping[str, Sequence[tuple[Hashable, float]]], *, method: str = "rrf",
          weights: Mapping[str, float] | None = None, rrf_k: int = RRF_K,
-         norm: str = "minmax") -> list[tuple[Hashable, float]]:
-    """Fuse per-mode ``[(item, score)]`` lists (best first) by ``rrf`` or ``convex``."""
+         norm: str = "minmax", n_terms: int | None = None) -> list[tuple[Hashable, float]]:
+    """Fuse per-mode ``[(item, score)]`` lists (best first) by ``rrf``, ``convex`` or
+    ``adaptive`` (which also reads ``n_terms``, the query's length; see ``query_terms``)."""
     if method == "rrf":
         return reciprocal_rank_fusion({m: [item for item, _ in hits] for m, hits in lists.items()},
                                       k=rrf_k, weights=weights)
     if method == "convex":
         return convex_fusion(lists, weights=weights, norm=norm)
     if method == "adaptive":
-        return adaptive_fusion(lists, weights=weights)
+        return adaptive_fusion(lists, weights=weights, n_terms=n_terms)
     raise ValueError(f"unknown fusion method {method!r}; use one of {FUSION_METHODS}")

@@ -76,7 +76,10 @@ def index(ctx: typer.Context, paths: List[Path] = typer.Argument(
           max_mb: int = typer.Option(50, "--max-mb", min=1, help="Skip files larger than this."),
           chunk_records: bool = typer.Option(True, "--chunk-records/--no-chunk-records",
                                              help="Split .jsonl records longer than the model's window into chunks "
-                                                  "(<id>#0, <id>#1, ...) like files; off: refuse such records.")) -> None:
+                                                  "(<id>#0, <id>#1, ...) like files; off: refuse such records."),
+          ray: bool = typer.Option(False, "--ray", help="Encode on a Ray cluster (extra 'ray'); .jsonl/.txt/.md inputs."),
+          ray_address: Optional[str] = typer.Option(None, "--ray-address", envvar="RAY_ADDRESS",
+                                                    help="Ray cluster address (default: a local cluster).")) -> None:
     """Index documents: upsert by id; unchanged content is never re-embedded.
 
     .jsonl files given directly are records (one document each, validated before anything
@@ -85,6 +88,15 @@ def index(ctx: typer.Context, paths: List[Path] = typer.Argument(
     """
     store, collection = _where(ctx, store, collection)
     err = _stderr()
+    if ray:
+        from nearspace.ingest.distributed import index_with_ray
+
+        done = index_with_ray(paths, str(store), collection, address=ray_address, batch_size=min(batch_size, 256),
+                              chunk_tokens=chunk_tokens, overlap=overlap, precision=precision)
+        err.print(f"[bold]{collection}[/]: {done['added']} added, {done['updated']} updated, {done['metadata']} "
+                  f"metadata-only, {done['unchanged']} unchanged; {done['encoded']} encoded on Ray in "
+                  f"{done['seconds']:.1f}s ({done['count']} in collection)", highlight=False)
+        return
     records = [p for p in paths if p.is_file() and p.suffix.lower() in (".jsonl", ".ndjson")]
     parquet = [p for p in paths if p.is_file() and p.suffix.lower() == ".parquet"]
     files = [p for p in paths if p not in records and p not in parquet]

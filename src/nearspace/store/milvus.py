@@ -702,8 +702,15 @@ class MilvusCollection(Collection):
             raise _client_error(exc, f"the search in {self.name!r}") from None
         if mode == "hybrid":
             try:
+                extra = {}
+                try:  # the query-adaptive fusion also reads the query's length, as the SQLite engine passes it
+                    from nearspace.search.fusion import query_terms
+
+                    extra["n_terms"] = query_terms(query)
+                except ImportError:
+                    pass
                 fused = fuse(lists, method=spec.get("method", "rrf"), weights=spec.get("weights"),
-                             rrf_k=int(spec.get("rrf_k", RRF_K)), norm=spec.get("norm", "minmax"))[:pool]
+                             rrf_k=int(spec.get("rrf_k", RRF_K)), norm=spec.get("norm", "minmax"), **extra)[:pool]
             except ValueError as exc:
                 raise InputError(str(exc)) from None
         else:

@@ -328,3 +328,50 @@ def test_processes_flushing_one_collection_at_once(tmp_path, caplog):
     assert not [r for r in caplog.records if "rebuilding" in r.getMessage()]  # the last save is whole
     assert len(coll.search("base", k=1000, mode="dense")) == coll.count() == 280
     store.close()
+
+
+def test_fsync_policy_is_normal_unless_asked(tmp_path, monkeypatch):
+    """NORMAL by default (the change tokens make it safe for the derived index); FULL on request."""
+    store = _open(tmp_path / "s.db")
+    assert store.db.conn.execute("PRAGMA synchronous").fetchone()[0] == 1
+    store.close()
+    monkeypatch.setenv("NEARSPACE_SYNCHRONOUS", "full")
+    store = _open(tmp_path / "s.db")
+    assert store.db.conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    store.close()
+    monkeypatch.setenv("NEARSPACE_SYNCHRONOUS", "sometimes")
+    with pytest.raises(InputError, match="NEARSPACE_SYNCHRONOUS"):
+        _open(tmp_path / "s.db")
+
+
+def test_save_and_load_in_two_threads_of_one_store_do_not_deadlock(tmp_path, monkeypatch):
+    """One Store, two Collection objects for one collection: a save holding the graph's file
+    lock must not then wait for the store's connection, which a loading thread holds while it
+    waits for that file lock."""
+    from nearspace.store import vectors
+
+    store = _store(tmp_path / "s.db")
+    first = store.collection("c")
+    first.upsert(ids=[f"a{i}" for i in range(250)], texts=_texts("base", 250))
+    assert first.flush()  # a saved graph (and its lock file) for the second object to load
+    first.upsert(ids=["late"], texts=["late arrival"])
+    second = store.collection("c")
+    saving = threading.Event()
+    original = vectors._remove_stale_temporaries
+
+    def slow_start_of_save(path):  # runs under the exclusive file lock
+        saving.set()
+        threading.Event().wait(0.5)  # the loader takes the connection and waits for the file lock
+        original(path)
+
+    monkeypatch.setattr(vectors, "_remove_stale_temporaries", slow_start_of_save)
+    results: list = []
+    saver = threading.Thread(target=lambda: results.append(first.flush()), daemon=True)
+    loader = threading.Thread(target=lambda: (saving.wait(10), results.append(
+        second.search(_texts("base", 250)[5], k=1, mode="dense")[0].id)), daemon=True)
+    saver.start()
+    loader.start()
+    saver.join(30)
+    loader.join(30)
+    assert not saver.is_alive() and not loader.is_alive(), "save and load deadlocked"
+    assert sorted(map(str, results)) == ["True", "a5"]

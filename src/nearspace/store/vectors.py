@@ -208,6 +208,9 @@ class VectorIndex:
         self.ann_path.parent.mkdir(parents=True, exist_ok=True)
         # several processes may flush one collection: one saver at a time, each with its own
         # temporary names (two sharing one name moved each other's half-written files)
+        # read from SQLite before taking the file lock, never under it: a thread loading the graph
+        # holds the store's connection while it waits for that lock (lock order: connection, file)
+        token = self.data.change_token(self.hnsw_seq) if self.hnsw_seq > 0 else 0
         with _file_lock(self._lock_path(), shared=False):
             _remove_stale_temporaries(self.ann_path)
             tmp = self.ann_path.with_name(f"{self.ann_path.name}.{os.getpid()}.tmp")
@@ -215,7 +218,6 @@ class VectorIndex:
             try:
                 self.hnsw.save_index(str(tmp))
                 _fsync(tmp)
-                token = self.data.change_token(self.hnsw_seq) if self.hnsw_seq > 0 else 0
                 meta = {"collection_id": self.data.cid, "dim": self.data.dim, "seq": self.hnsw_seq,
                         "token": token, "count": self.hnsw_live,
                         "max_elements": self.hnsw.get_max_elements(),

@@ -48,8 +48,16 @@ def candidates() -> dict[str, Callable]:
     for w, t, r in itertools.product((0.5, 0.6, 0.7), (1.0, 1.5), (0.0, 0.5, 0.75, 1.0)):
         weights = {"dense": w, "keyword": round(1 - w, 2)}
         out[f"adaptive d={w} t={t} r={r}"] = (
-            lambda weights, t, r: lambda lists, n: adaptive_fusion(lists, weights=weights, n_terms=n, tilt=t, length_tilt=r)
+            lambda weights, t, r: lambda lists, n: adaptive_fusion(lists, weights=weights, n_terms=n, tilt=t, length_tilt=r,
+                                                                  pivot=8, keyword_gate=None)
         )(weights, t, r)
+    # the same, with a gate on keyword confidence (keyword fades out between lo and hi)
+    for (lo, hi), r, pivot in itertools.product(((2.0, 3.5), (2.0, 4.0)), (0.2, 0.25, 0.3), (10, 12, 15)):
+        out[f"gated {lo}-{hi} r={r} p={pivot}"] = (
+            lambda gate, r, pivot: lambda lists, n: adaptive_fusion(
+                lists, weights={"dense": 0.5, "keyword": 0.5}, n_terms=n, tilt=1.0, length_tilt=r, pivot=pivot,
+                keyword_gate=gate)
+        )((lo, hi), r, pivot)
     return out
 
 

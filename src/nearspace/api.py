@@ -369,8 +369,13 @@ class Collection:
         return self.data.vectors_for_rows([rows[doc_id]])[1][0]
 
     def flush(self) -> bool:
-        """Save the derived ANN index so reopening is fast; False when the collection is
-        small enough to be searched exactly (there is no graph to save)."""
+        """Save the derived indexes so the next process opens fast: the keyword postings
+        (a cold CLI search then reads them instead of re-tokenising) and the ANN graph.
+        Returns False when the collection is small enough to be searched exactly (there is
+        no graph to save)."""
+        from nearspace.search.bm25 import keyword_index
+
+        keyword_index(self.data).refresh()
         return self.index.save()
 
     def to_arrow(self):

@@ -115,3 +115,36 @@ def test_an_older_saved_copy_is_caught_up_from_the_change_log(store, tmp_path, m
     shutil.copy(saved, keyword_index(coll.data).path)
     with open_store(store.path) as other:
         assert [h.id for h in other.get_collection("kw").search("quarry", mode="keyword")] == ["b"]
+
+
+def test_saved_postings_with_impossible_numbers_are_rebuilt(store, monkeypatch, caplog):
+    # a readable file whose arrays lie (a posting pointing past the documents) is not trusted
+    from nearspace import open_store
+    from nearspace.search import bm25
+
+    monkeypatch.setattr(bm25, "SAVE_AFTER", 1)
+    coll, ones = _coll(store)
+    coll.add(["a", "b"], ["granite quarry", "marble statue"], vectors=ones(2))
+    coll.flush()
+    path = keyword_index(coll.data).path
+    with np.load(path) as saved:
+        arrays = dict(saved)
+    arrays["indices"] = arrays["indices"] + 7
+    with open(path, "wb") as handle:
+        np.savez(handle, **arrays)
+    with open_store(store.path) as other:
+        assert [h.id for h in other.get_collection("kw").search("quarry", mode="keyword")] == ["a"]
+    assert "points at documents it does not hold" in caplog.text
+
+
+def test_flush_saves_postings_that_a_fresh_process_reads_without_scipy(store):
+    import subprocess
+    import sys
+
+    coll, ones = _coll(store)
+    coll.add(["a", "b"], ["granite quarry", "marble statue"], vectors=ones(2))
+    coll.flush()
+    probe = ("import sys; from nearspace import open_store; s = open_store(sys.argv[1]); "
+             "print([h.id for h in s.get_collection('kw').search('quarry', mode='keyword')], 'scipy' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe, str(store.path)], capture_output=True, text=True, timeout=300)
+    assert done.stdout.split() == ["['a']", "False"], done.stderr[-2000:]

@@ -66,6 +66,19 @@ def test_openai_client_gets_nearspace_vectors(server, encoder, example_docs):
     assert MODEL in [m.id for m in client.models.list().data]
 
 
+def test_large_embedding_requests_get_fp32_vectors(encoder):
+    # `auto` may hand 256+ texts to torch bf16 on CPUs with native bf16 (up to 3e-3 off); what
+    # /v1/embeddings returns (SharedEncoder.encode_with_usage) must not depend on the batch size
+    from nearspace.encoders.auto import BF16_MIN_TEXTS
+    from nearspace.server.engine import SharedEncoder
+
+    texts = [f"note {i}: {'orbit ' * (i % 7)}comet" for i in range(BF16_MIN_TEXTS + 4)]
+    fp32 = getattr(encoder, "onnx", encoder)
+    vectors, tokens = SharedEncoder().encode_with_usage(texts)
+    assert np.abs(vectors[:8] - fp32.encode(texts[:8])).max() < 1e-4
+    assert np.abs(vectors - fp32.encode(texts)).max() < 1e-4 and tokens > len(texts)
+
+
 def test_openai_client_sees_openai_errors(server):
     import openai
 

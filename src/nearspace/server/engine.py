@@ -52,7 +52,13 @@ class SharedEncoder:
         return [len(row) for row in ids]
 
     def encode_with_usage(self, texts: Sequence[str]) -> tuple[np.ndarray, int]:
-        return self.encode(texts), sum(self.count_tokens(texts))
+        """Vectors for /v1/embeddings: always the fp32 path, so a client gets the same vectors
+        (within 1e-4) whichever backend serves and however many texts it sends; ``auto``'s
+        torch bf16 for large batches (up to 3e-3 off) is kept for what the store encodes."""
+        fp32 = getattr(self.inner, "onnx", self.inner)
+        with self._lock:
+            vectors = fp32.encode(texts, show_progress=False)
+        return vectors, sum(self.count_tokens(texts))
 
 
 class _LockedTokenizer:

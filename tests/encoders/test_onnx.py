@@ -41,8 +41,17 @@ def test_damaged_or_missing_cache_is_rebuilt(tmp_path, onnx_encoder):
         handle.seek(graph.stat().st_size // 2)
         handle.write(os.urandom(4096))
     assert _valid(graph, sidecar) is None
+    # beside it: a graph an older nearspace exported (superseded) and a current one for other weights
+    old_graph, other_graph = tmp_path / "all-MiniLM-L6-v2-0ld.onnx", tmp_path / "all-MiniLM-L6-v2-0ther.onnx"
+    for path, version in ((old_graph, None), (other_graph, meta_version := json.loads(source_meta.read_text())
+                                                             .get("graph_version", 2))):
+        path.write_bytes(b"graph")
+        path.with_suffix(".json").write_text(json.dumps({"bytes": 5} | ({"graph_version": version} if version else {})))
     rebuilt, meta = ensure_graph(model_dir, tmp_path)
     assert _valid(rebuilt, sidecar) is not None and meta["verified"]["mean_cosine"] >= 0.9999
+    assert meta["graph_version"] >= meta_version
+    assert not old_graph.exists() and not old_graph.with_suffix(".json").exists()  # 90 MB freed
+    assert other_graph.exists()
     graph.unlink()
     assert _valid(graph, sidecar) is None
     encoder = OnnxEncoder(cache=tmp_path)  # missing: exported again on first use

@@ -84,7 +84,27 @@ def ensure_graph(model_dir: Path, directory: Path) -> tuple[Path, dict[str, Any]
             return graph, meta
         if graph.exists() or sidecar.exists():
             log.warning("nearspace: the cached ONNX graph %s is missing or damaged; exporting it again", graph)
-        return graph, export_graph(model_dir, graph, sidecar)
+        meta = export_graph(model_dir, graph, sidecar)
+        _remove_superseded(directory, keep=graph)
+        return graph, meta
+
+
+def _remove_superseded(directory: Path, keep: Path) -> None:
+    """Delete cached graphs an older nearspace exported (an older GRAPH_VERSION): 90 MB each,
+    never read again. Graphs of the current version for other weights are kept (another
+    environment sharing the cache may use them)."""
+    for sidecar in directory.glob("all-MiniLM-L6-v2-*.json"):
+        graph = sidecar.with_suffix(".onnx")
+        if graph == keep:
+            continue
+        try:
+            version = int(json.loads(sidecar.read_text()).get("graph_version", 1))
+        except (OSError, ValueError, TypeError, AttributeError):
+            continue  # unreadable: not ours to judge
+        if version < GRAPH_VERSION:
+            graph.unlink(missing_ok=True)
+            sidecar.unlink(missing_ok=True)
+            log.info("nearspace: removed %s, superseded by %s", graph.name, keep.name)
 
 
 def _valid(graph: Path, sidecar: Path) -> dict[str, Any] | None:
@@ -170,7 +190,7 @@ def export_graph(model_dir: Path, graph: Path, sidecar: Path) -> dict[str, Any]:
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         meta = {"bytes": tmp.stat().st_size, "sha256": _sha256(tmp), "verified": stats,
-                "opset": 17, "torch": torch.__version__, "fused": fused}
+                "opset": 17, "torch": torch.__version__, "fused": fused, "graph_version": GRAPH_VERSION}
         os.replace(tmp, graph)
         _write_sidecar(sidecar, {**meta, "mtime_ns": graph.stat().st_mtime_ns})
         log.info("nearspace: exported and verified %s (mean cosine %.6f, max abs diff %.2e)",

@@ -45,6 +45,10 @@ class CollectionView:
 def load_collection(collection) -> CollectionView:
     """Every document of ``collection`` with its stored vector (nothing is re-encoded)."""
     data = collection.data
+    if hasattr(data, "view_parts"):  # an engine without SQLite (Milvus) reads its rows itself
+        ids, docs, matrix, seq = data.view_parts()
+        return CollectionView(collection.name, ids, [d.text for d in docs], [d.title for d in docs],
+                              [d.metadata for d in docs], np.ascontiguousarray(matrix, dtype=np.float32), seq)
     # read in one snapshot so vectors, documents and the sequence number agree; straight from
     # SQLite rather than the search index, which would build an HNSW graph on large collections
     with _read_snapshot(data.conn):

@@ -434,6 +434,19 @@ class MilvusCollectionData:
             parts.append(np.asarray([r["vector"] for r in batch], dtype=np.float32))
         return ids, np.concatenate(parts) if parts else np.zeros((0, self.dim), np.float32)
 
+    def view_parts(self) -> tuple[list[str], list[Document], np.ndarray, int]:
+        """``(ids, documents, matrix, seq)`` of every row in one pass, for ``analyze.data.load_collection``
+        (Milvus has no read transaction to join: one iterator reads each row's fields together)."""
+        seq = self.last_seq()
+        ids: list[str] = []
+        docs: list[Document] = []
+        parts = []
+        for batch in self.iterate(_OUT + ["vector"]):
+            ids += [r["id"] for r in batch]
+            docs += [_document(r) for r in batch]
+            parts.append(np.asarray([r["vector"] for r in batch], dtype=np.float32))
+        return ids, docs, np.concatenate(parts) if parts else np.zeros((0, self.dim), np.float32), seq
+
     def ids_with_prefix(self, prefix: str) -> list[str]:
         literal = json.dumps(prefix.replace("%", "\\%").replace("_", "\\_"), ensure_ascii=False)[1:-1]
         return [r["id"] for r in self.client.query(self.mname, filter=f'id like "{literal}%"', output_fields=["id"])]

@@ -214,9 +214,8 @@ def ask(collection, question: str, *, k: int = 5, budget: int = 1000, where: dic
                 sentences.append((text, passage, passage.citation_at(start, end)))
     best: list[AnswerSentence] = []
     if sentences:
-        q = encoder.encode([question], show_progress=False)[0]
         s = encoder.encode([t for t, _, _ in sentences], show_progress=False)
-        scores = s @ q
+        scores = s @ query_vector  # the question was embedded once, above
         for i in np.argsort(-scores)[:answer_sentences]:
             text, passage, citation = sentences[i]
             best.append(AnswerSentence(text, passage.source, citation, float(scores[i])))

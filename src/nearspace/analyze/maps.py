@@ -57,6 +57,15 @@ class MapData:
         lookup = {entry["name"]: entry["color"] for entry in self.legend}
         return [lookup[c] for c in self.categories]
 
+    def __repr__(self) -> str:  # the generated one would print every text and coordinate
+        return f"MapData({len(self.ids)} points, {self.axis}, coloured by {self.color_by!r}, title={self.title!r})"
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the interactive HTML map in an iframe (self-contained, no network)."""
+        from nearspace.integrations.notebook import map_html
+
+        return map_html(self)
+
 
 def _range(values: Sequence[float | None]) -> tuple[float, float]:
     present = [v for v in values if v is not None]

@@ -62,6 +62,12 @@ class Answer:
             passage["parts"] = [{k: part[k] for k in ("start", "end", "citation")} for part in passage["parts"]]
         return out
 
+    def _repr_html_(self) -> str:
+        """Jupyter: answer sentences linked to their numbered passages, citations, highlights."""
+        from nearspace.integrations.notebook import answer_html
+
+        return answer_html(self)
+
 
 def citation_for(metadata: dict[str, Any], doc_id: str, lines: tuple[int, int] | None = None,
                  pages: tuple[int, int] | None = None) -> str:

@@ -7,7 +7,7 @@ import numpy as np
 
 from nearspace.errors import InputError
 from nearspace.search.fusion import DEFAULT_FUSION, RRF_K, fuse, query_terms
-from nearspace.search.results import SearchResult
+from nearspace.search.results import SearchResult, SearchResults
 from nearspace.store.database import CollectionData
 from nearspace.store.vectors import VectorIndex
 
@@ -21,7 +21,7 @@ MAX_K = 1_000_000
 def search(data: CollectionData, index: VectorIndex, embed_query: Callable[[str], np.ndarray],
            query: str, *, k: int = 10, mode: str = "hybrid", where: dict[str, Any] | None = None,
            weights: Mapping[str, float] | None = None, fusion: Mapping[str, Any] | None = None,
-           candidates: int = HYBRID_CANDIDATES, diversity: float | None = None) -> list[SearchResult]:
+           candidates: int = HYBRID_CANDIDATES, diversity: float | None = None) -> SearchResults:
     """Search a collection; see ``Collection.search`` for the user-facing contract.
 
     ``fusion`` holds ``method`` (rrf|convex), ``weights``, ``rrf_k`` and ``norm``; explicit
@@ -37,7 +37,7 @@ def search(data: CollectionData, index: VectorIndex, embed_query: Callable[[str]
         raise InputError(f"k must be at most {MAX_K:,}, got {k:,}")
     allowed = data.filter_rows(where) if where else None
     if allowed is not None and len(allowed) == 0:
-        return []
+        return SearchResults(query=query, mode=mode)
     if diversity is not None and not 0.0 <= diversity <= 1.0:
         raise InputError(f"diversity must be between 0 and 1, got {diversity!r}")
     fusion = dict(fusion or DEFAULT_FUSION)
@@ -69,7 +69,7 @@ def search(data: CollectionData, index: VectorIndex, embed_query: Callable[[str]
     ranks = {m: {row: r for r, (row, _) in enumerate(hits, start=1)} for m, hits in lists.items()}
     raw = {m: dict(hits) for m, hits in lists.items()}
     docs = data.rows_to_documents([row for row, _ in fused])
-    results = []
+    results = SearchResults(query=query, mode=mode)
     for row, score in fused:
         doc = docs.get(row)
         if doc is None:  # deleted between the index lookup and now

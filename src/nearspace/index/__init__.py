@@ -26,6 +26,7 @@ BACKENDS: dict[str, str | type] = {
     "hnsw": "nearspace.index.hnsw:HNSWBackend",
     "int8": "nearspace.index.quantized:Int8Backend",
     "binary": "nearspace.index.quantized:BinaryBackend",
+    "milvus": "nearspace.index.milvus:MilvusBackend",  # vectors in a Milvus server or milvus-lite file
 }
 
 __all__ = ["BACKENDS", "IndexFileError", "VectorBackend", "backend_class", "create", "load", "register"]

@@ -80,6 +80,27 @@ def parse_uri(spec: str) -> str | None:
     return None
 
 
+def lite_acquire(uri: str) -> None:
+    """Count one more user of a milvus-lite file in this process (see :func:`lite_release`)."""
+    with _LITE_LOCK:
+        _LITE_USERS[uri] = _LITE_USERS.get(uri, 0) + 1
+
+
+def lite_release(uri: str) -> None:
+    """One user of a milvus-lite file is done; the last one lets the file go.
+
+    milvus-lite serves the file from a server this process started and holds its lock until
+    released: the last user in this process releases it, so another process may open it.
+    """
+    with _LITE_LOCK:
+        _LITE_USERS[uri] -= 1
+        last = _LITE_USERS[uri] == 0
+    if last:
+        from milvus_lite.server_manager import server_manager_instance
+
+        server_manager_instance.release_server(uri)
+
+
 def _milvus_name(name: str) -> str:
     # injective: '_' -> '__', '-' -> '_0', '.' -> '_1' (Milvus names allow letters, digits and '_')
     return PREFIX + name.replace("_", "__").replace("-", "_0").replace(".", "_1")
@@ -112,8 +133,7 @@ class MilvusStore(Store):
         self._lite = not re.match(r"^[a-z]+://", uri)
         self._closed = False
         if self._lite:
-            with _LITE_LOCK:
-                _LITE_USERS[uri] = _LITE_USERS.get(uri, 0) + 1
+            lite_acquire(uri)
         self.db = _MilvusDB(self)
         self.ann_dir = None
         self._encoder = encoder
@@ -130,15 +150,7 @@ class MilvusStore(Store):
         except Exception:  # noqa: BLE001 - closing after a lost server is harmless
             pass
         if self._lite:
-            # milvus-lite serves the file from a thread of this process and holds its lock until
-            # released: the last store of this process on the file lets it go (another process may open it)
-            with _LITE_LOCK:
-                _LITE_USERS[self.uri] -= 1
-                last = _LITE_USERS[self.uri] == 0
-            if last:
-                from milvus_lite.server_manager import server_manager_instance
-
-                server_manager_instance.release_server(self.uri)
+            lite_release(self.uri)
 
     # -- collections --------------------------------------------------------------------
     def _props(self, name: str) -> dict[str, str] | None:

@@ -222,12 +222,16 @@ def _grown(array: np.ndarray, capacity: int) -> np.ndarray:
 
 
 # -- files -------------------------------------------------------------------------------------
-def _crc32(path: Path) -> int:
+def crc32_file(path: str | Path) -> int:
+    """CRC-32 of a file, read in 4 MiB chunks (the one checksum every derived file uses)."""
     value = 0
     with open(path, "rb") as handle:
         while chunk := handle.read(1 << 22):
             value = zlib.crc32(chunk, value)
     return value
+
+
+_crc32 = crc32_file  # the older private name
 
 
 def _fsync_file(path: Path) -> None:
@@ -248,29 +252,57 @@ def write_envelope(prefix: str | Path, kind: str, dim: int, metric: str, parts: 
                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write ``parts`` (name -> callable(path) writing that file) atomically, header last.
 
-    Each part is written to ``<file>.tmp``, fsynced and renamed; the header naming every part's
-    size, mtime and CRC-32 is renamed into place last, so a crash in between leaves a header
-    that disagrees with its files, never one that vouches for half-written data.
+    Each part is written to ``<file>.<pid>.<thread>.tmp`` (two savers never share a temporary),
+    fsynced and renamed; the header naming every part's size, mtime and CRC-32 is renamed into
+    place last, so a crash in between leaves a header that disagrees with its files, never one
+    that vouches for half-written data. ``extra`` (what the caller says the files cover) is kept
+    under ``"extra"`` and mirrored at the top level, where the [7/13] sidecar kept it; a reader
+    checking coverage compares both (:func:`header_extra`).
     """
     prefix = Path(prefix)
     prefix.parent.mkdir(parents=True, exist_ok=True)
     files: dict[str, dict[str, int]] = {}
     for name, writer in parts.items():
         final = file_for(prefix, name)
-        tmp = final.with_name(final.name + ".tmp")
-        writer(tmp)
-        _fsync_file(tmp)
-        size, crc = os.path.getsize(tmp), _crc32(tmp)
-        os.replace(tmp, final)
+        tmp = _temporary(final)
+        try:
+            writer(tmp)
+            _fsync_file(tmp)
+            size, crc = os.path.getsize(tmp), crc32_file(tmp)
+            os.replace(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
         files[name] = {"bytes": size, "crc32": crc, "mtime_ns": os.stat(final).st_mtime_ns}
     header = {"format": FORMAT_VERSION, "kind": kind, "dim": dim, "metric": metric, "count": count,
               "options": options or {}, "extra": extra or {}, "files": files}
+    for key, value in (extra or {}).items():
+        header.setdefault(key, value)  # never over a reserved key
     target = header_path(prefix)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(header))
-    _fsync_file(tmp)
-    os.replace(tmp, target)
+    tmp = _temporary(target)
+    try:
+        tmp.write_text(json.dumps(header))
+        _fsync_file(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
     return header
+
+
+def _temporary(final: Path) -> Path:
+    import threading
+
+    return final.with_name(f"{final.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+
+
+def header_extra(header: dict[str, Any]) -> dict[str, Any] | None:
+    """What a header says its files cover, or None when its two copies disagree (edited by hand)."""
+    extra = header.get("extra") or {}
+    if not isinstance(extra, dict):
+        return None
+    for key, value in extra.items():
+        if header.get(key, value) != value:
+            return None
+    return extra
 
 
 def read_header(prefix: str | Path) -> dict[str, Any]:
@@ -302,7 +334,7 @@ def verify_files(prefix: str | Path, header: dict[str, Any], *, full: bool = Fal
         if stat.st_size != info["bytes"]:
             raise IndexFileError(f"index file {path} has {stat.st_size} bytes, its header says {info['bytes']}")
         if full or stat.st_mtime_ns != info["mtime_ns"]:
-            if _crc32(path) != info["crc32"]:
+            if crc32_file(path) != info["crc32"]:
                 raise IndexFileError(f"index file {path} is damaged (checksum mismatch)")
         paths[name] = path
     return paths

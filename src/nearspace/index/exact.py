@@ -17,7 +17,13 @@ from nearspace.index.base import (RowTable, as_rows, as_vectors, check_metric, l
 
 
 class ExactBackend(RowTable):
-    """Brute-force scoring; ``metric`` cosine (vectors normalised), ip or l2 (score = -distance^2)."""
+    """Brute-force scoring; ``metric`` cosine (vectors normalised), ip or l2 (score = -distance^2).
+
+    Storage is two segments: ``base`` (slots below ``nbase``; a read-only memory map after
+    ``load``) and ``tail`` (in memory, grown by doubling). Rows added after a load go to the
+    tail, so catching up a loaded 1M-vector file with a few new rows never copies the map
+    into memory; ``compact`` (or a save and load) folds the tail back into one array.
+    """
 
     kind = "exact"
 
@@ -26,21 +32,48 @@ class ExactBackend(RowTable):
         if options:
             raise TypeError(f"exact backend takes no options, got {sorted(options)}")
         self.dim, self.metric = int(dim), check_metric(metric)
-        self.vectors = np.zeros((0, self.dim), dtype=np.float32)
+        self.base = np.zeros((0, self.dim), dtype=np.float32)
+        self.nbase = 0
+        self.tail = np.zeros((0, self.dim), dtype=np.float32)
         self.sqnorms = np.zeros(0, dtype=np.float32)  # l2 only
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """All used slots as one array (the base itself while the tail is empty: no copy)."""
+        if self.used == self.nbase:
+            return self.base[:self.nbase]
+        return np.concatenate([np.asarray(self.base[:self.nbase]), self.tail[:self.used - self.nbase]])
+
+    def gather(self, slots: np.ndarray) -> np.ndarray:
+        """Vectors of ``slots`` (any order), reading the memory map only where asked."""
+        slots = np.asarray(slots, dtype=np.int64)
+        if self.used == self.nbase or (len(slots) and slots.max() < self.nbase):
+            return np.asarray(self.base[slots])
+        out = np.empty((len(slots), self.dim), dtype=np.float32)
+        low = slots < self.nbase
+        out[low] = self.base[slots[low]]
+        out[~low] = self.tail[slots[~low] - self.nbase]
+        return out
 
     # -- storage ---------------------------------------------------------------------------
     def _resize(self, capacity: int) -> None:
-        vectors = np.zeros((capacity, self.dim), dtype=np.float32)
-        vectors[:self.used] = self.vectors[:self.used]  # a memory map becomes an in-memory copy here
-        self.vectors = vectors
+        tail = np.zeros((capacity - self.nbase, self.dim), dtype=np.float32)
+        held = self.used - self.nbase
+        tail[:held] = self.tail[:held]
+        self.tail = tail
         if self.metric == "l2":
             self.sqnorms = np.concatenate([self.sqnorms[:self.used], np.zeros(capacity - self.used, np.float32)])
 
     def _take(self, slots: np.ndarray) -> None:
-        self.vectors = np.ascontiguousarray(self.vectors[slots])
+        self.base = self.gather(slots)
+        self.nbase = len(slots)
+        self.tail = np.zeros((0, self.dim), dtype=np.float32)
         if self.metric == "l2":
             self.sqnorms = self.sqnorms[slots]
+
+    def _set(self, slots: np.ndarray, vectors: np.ndarray) -> None:
+        # new slots always lie past nbase (appended), so only the tail is ever written
+        self.tail[slots - self.nbase] = vectors
 
     def add(self, rows: Any, vectors: Any) -> None:
         rows = as_rows(rows)
@@ -48,7 +81,7 @@ class ExactBackend(RowTable):
         if self.metric == "cosine":
             vectors = normalise(vectors)
         slots = self._append_slots(rows)
-        self.vectors[slots] = vectors
+        self._set(slots, vectors)
         if self.metric == "l2":
             self.sqnorms[slots] = np.einsum("ij,ij->i", vectors, vectors)
 
@@ -57,10 +90,31 @@ class ExactBackend(RowTable):
         self._maybe_compact()
         return removed
 
+    def _maybe_compact(self) -> None:
+        # a memory-mapped base is compacted at the next save, not here: compacting copies it into
+        # memory, which a 10% delete of a 1M-row file must not do
+        if isinstance(self.base, np.memmap):
+            return
+        super()._maybe_compact()
+
     def vectors_of(self, rows: Any) -> tuple[np.ndarray, np.ndarray]:
         """``(rows, vectors)`` for the held ones among ``rows`` (in their slot order)."""
         slots = np.sort(self.slots_of(np.unique(as_rows(rows))))
-        return self.slot_rows[slots], np.asarray(self.vectors[slots])
+        return self.slot_rows[slots], self.gather(slots)
+
+    def get(self, rows: Any) -> np.ndarray:
+        """Vectors of ``rows`` in the given order; KeyError naming one that is not held."""
+        rows = as_rows(rows)
+        keys, slots = self._lookup()
+        if len(rows) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        if len(keys) == 0:
+            raise KeyError(int(rows[0]))
+        pos = np.minimum(np.searchsorted(keys, rows), len(keys) - 1)
+        missing = keys[pos] != rows
+        if missing.any():
+            raise KeyError(int(rows[np.argmax(missing)]))
+        return self.gather(slots[pos])
 
     # -- search ----------------------------------------------------------------------------
     def _prepare(self, queries: Any) -> np.ndarray:
@@ -72,11 +126,14 @@ class ExactBackend(RowTable):
 
     def scores(self, queries: np.ndarray, slots: np.ndarray | None) -> np.ndarray:
         """Similarity of each query to ``slots`` (or all used slots): ``(n_queries, n_slots)``."""
-        matrix = self.vectors[:self.used] if slots is None else self.vectors[slots]
-        if len(queries) == 1:
-            out = score_one(matrix, queries[0])[None, :]
+        if slots is None:  # segment by segment: the memory map is read in place, never copied
+            parts = [self.base[:self.nbase], self.tail[:self.used - self.nbase]]
         else:
-            out = (matrix @ queries.T).T
+            parts = [self.gather(slots)]
+        if len(queries) == 1:
+            out = np.concatenate([score_one(part, queries[0]) for part in parts])[None, :]
+        else:
+            out = np.concatenate([(np.asarray(part) @ queries.T).T for part in parts], axis=1)
         if self.metric == "l2":
             sq = self.sqnorms[:self.used] if slots is None else self.sqnorms[slots]
             out = 2 * out - sq[None, :] - np.einsum("ij,ij->i", queries, queries)[:, None]
@@ -101,8 +158,34 @@ class ExactBackend(RowTable):
         live = np.flatnonzero(self.alive[:self.used])
         return write_envelope(prefix, self.kind, self.dim, self.metric,
                               {"rows.npy": save_npy(self.slot_rows[live]),
-                               "vectors.npy": save_npy(self.vectors[live])},
+                               "vectors.npy": self._save_vectors(live)},
                               count=len(live), extra=extra)
+
+    def _save_vectors(self, live: np.ndarray):
+        """Writes the live vectors in chunks (a 1M x 384 map is never gathered into memory at once)."""
+        def writer(path) -> None:
+            with open(path, "wb") as handle:
+                np.lib.format.write_array_header_1_0(
+                    handle, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+                             "fortran_order": False, "shape": (len(live), self.dim)})
+                for start in range(0, len(live), 65536):
+                    handle.write(np.ascontiguousarray(self.gather(live[start:start + 65536])).tobytes())
+        return writer
+
+    @classmethod
+    def from_arrays(cls, rows: np.ndarray, vectors: np.ndarray, metric: str = "cosine") -> "ExactBackend":
+        """A backend holding ``vectors`` as given (trusted: already normalised for cosine, e.g.
+        read back from a store that normalised them on write), without a copy."""
+        rows = as_rows(rows)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        backend = cls(vectors.shape[1], metric)
+        if vectors.shape != (len(rows), backend.dim):
+            raise ValueError(f"{len(rows)} rows but vectors of shape {vectors.shape}")
+        backend._init_slots(rows)
+        backend.base, backend.nbase = vectors, len(rows)
+        if backend.metric == "l2":
+            backend.sqnorms = np.einsum("ij,ij->i", vectors, vectors).astype(np.float32)
+        return backend
 
     @classmethod
     def load(cls, prefix: str | Path, header: dict[str, Any] | None = None, *, full_check: bool = False,
@@ -116,7 +199,7 @@ class ExactBackend(RowTable):
             raise IndexFileError(f"index {prefix} holds vectors of shape {vectors.shape}, "
                                  f"expected ({len(rows)}, {backend.dim}) float32")
         backend._init_slots(rows)
-        backend.vectors = vectors
+        backend.base, backend.nbase = vectors, len(rows)
         if backend.metric == "l2":
             backend.sqnorms = np.einsum("ij,ij->i", vectors, vectors).astype(np.float32)
         return backend
@@ -124,7 +207,7 @@ class ExactBackend(RowTable):
     def stats(self) -> dict[str, Any]:
         return {"kind": self.kind, "count": len(self), "slots": self.used, "dim": self.dim,
                 "metric": self.metric, "bytes_per_vector": 4 * self.dim,
-                "memory_mapped": isinstance(self.vectors, np.memmap)}
+                "memory_mapped": isinstance(self.base, np.memmap)}
 
     def __repr__(self) -> str:
         return f"ExactBackend(dim={self.dim}, metric={self.metric!r}, count={len(self)})"

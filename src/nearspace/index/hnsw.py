@@ -7,6 +7,9 @@ short; larger sets walk the graph with a membership filter, and fall back to exa
 the walk returns fewer than ``k``. The exact scoring reads a float copy kept by an inner
 :class:`ExactBackend` (saved beside the graph as ``<prefix>.flat``, memory-mapped after load,
 so only the rows of a filtered subset are ever read): hnswlib's ``get_items`` costs ~30 us a row.
+A caller that already keeps those vectors (the store's memory-mapped vector file) creates the
+backend with ``float_copy=False`` and hands its own ``ExactBackend`` to :meth:`attach_flat`;
+the graph then neither stores nor saves a second copy, and the caller keeps the two in step.
 """
 from __future__ import annotations
 
@@ -25,11 +28,13 @@ class HNSWBackend(RowTable):
     kind = "hnsw"
 
     def __init__(self, dim: int, metric: str = "cosine", *, M: int = 16, ef_construction: int = 200,
-                 ef_search: int = 96, brute_limit: int = 20_000, threads: int = -1) -> None:
+                 ef_search: int = 96, brute_limit: int = 20_000, threads: int = -1,
+                 float_copy: bool = True) -> None:
         super().__init__()
         self.dim, self.metric = int(dim), check_metric(metric)
         self.M, self.ef_construction, self.ef_search = int(M), int(ef_construction), int(ef_search)
         self.brute_limit, self.threads = int(brute_limit), int(threads)
+        self.float_copy = bool(float_copy)
         self._index = None
         from nearspace.index.exact import ExactBackend
 
@@ -38,7 +43,13 @@ class HNSWBackend(RowTable):
 
     def _options(self) -> dict[str, Any]:
         return {"M": self.M, "ef_construction": self.ef_construction, "ef_search": self.ef_search,
-                "brute_limit": self.brute_limit}
+                "brute_limit": self.brute_limit, "float_copy": self.float_copy}
+
+    def attach_flat(self, flat) -> None:
+        """Score filtered subsets from ``flat`` (an ExactBackend the caller keeps in step)."""
+        if self.float_copy:
+            raise ValueError("this HNSW backend keeps its own float copy")
+        self.flat = flat
 
     def _graph(self, capacity: int):
         import hnswlib
@@ -71,13 +82,15 @@ class HNSWBackend(RowTable):
         graph = self._graph(self.used + len(rows))  # upper bound incl. re-added rows
         graph.add_items(vectors, rows, num_threads=self.threads)
         self._append_slots(rows)
-        self.flat.add(rows, vectors)
+        if self.float_copy:
+            self.flat.add(rows, vectors)
 
     def remove(self, rows: Any) -> int:
         slots = self._mark_removed(rows)
         for row in self.slot_rows[slots]:
             self._index.mark_deleted(int(row))
-        self.flat.remove(rows)
+        if self.float_copy:
+            self.flat.remove(rows)
         self._maybe_compact()
         return len(slots)
 
@@ -120,10 +133,11 @@ class HNSWBackend(RowTable):
 
     # -- persistence ------------------------------------------------------------------------
     def save(self, prefix: str | Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-        self.flat.save(f"{prefix}.flat")
+        if self.float_copy:
+            self.flat.save(f"{prefix}.flat")
         parts = {"rows.npy": save_npy(self.live_rows())}
         if self._index is not None:
-            parts["graph.hnsw"] = lambda path: self._index.save_index(str(path))
+            parts["hnsw"] = lambda path: self._index.save_index(str(path))
         options = dict(self._options(), max_elements=self._index.get_max_elements() if self._index else 0)
         return write_envelope(prefix, self.kind, self.dim, self.metric, parts, count=len(self),
                               options=options, extra=extra)
@@ -139,16 +153,18 @@ class HNSWBackend(RowTable):
         max_elements = int(options.pop("max_elements", 0))
         backend = cls(header["dim"], header["metric"], **options)
         rows = load_npy(paths["rows.npy"], mmap=False)
-        if "graph.hnsw" in paths:
+        if "hnsw" in paths:
             index = hnswlib.Index(space=backend.metric, dim=backend.dim)
             try:
-                index.load_index(str(paths["graph.hnsw"]), max_elements=max_elements)
+                index.load_index(str(paths["hnsw"]), max_elements=max_elements)
             except RuntimeError as exc:
-                raise IndexFileError(f"HNSW graph {paths['graph.hnsw']} is unreadable: {exc}") from None
+                raise IndexFileError(f"HNSW graph {paths['hnsw']} is unreadable: {exc}") from None
             backend._index = index
         elif len(rows):
             raise IndexFileError(f"index {prefix} lists {len(rows)} rows but has no graph")
         backend._init_slots(rows)
+        if not backend.float_copy:
+            return backend  # the caller attaches its own float vectors
         from nearspace.index.exact import ExactBackend
 
         backend.flat = ExactBackend.load(f"{prefix}.flat", full_check=full_check, mmap=mmap)

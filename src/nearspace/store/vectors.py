@@ -1,33 +1,42 @@
-"""The derived vector index: exact below a size threshold, HNSW (hnswlib) above it.
+"""The derived vector side of a collection: a memory-mapped vector file plus an ANN backend.
 
-Never the only copy: vectors live in SQLite. The in-memory matrix is loaded from SQLite
-and caught up from the change log before each search, so rows committed by another
-process become visible at the next query. The HNSW graph is saved atomically (temp file,
-fsync, rename) next to the store with a sidecar naming the change sequence it covers; on
-open it is loaded and caught up, or rebuilt when it does not match.
+Never the only copy: vectors live in SQLite. Two derived things are kept next to the store
+(``<store>.ann/``), both rebuilt from SQLite whenever they cannot be trusted:
 
-What the sidecar must prove before the graph is trusted: the collection id and dimension,
-the covered change sequence and that change's write-transaction token as SQLite holds it
-(a restored backup or a commit lost to power failure reuses sequence numbers, never tokens;
-a sidecar claiming a change SQLite does not hold is stale), and a CRC-32 of the graph file
-(damage inside a file of the right size would otherwise crash hnswlib). Anything that
-disagrees means a rebuild from SQLite with a one-line warning. This makes WAL's
-``synchronous=NORMAL`` safe for the derived files: a lost commit is detected, not trusted.
+* the **vector file** ``vectors/<name>.*``: every vector, float32, written by
+  :class:`nearspace.index.exact.ExactBackend` and opened as a read-only memory map, so opening
+  a collection costs O(1) and only the pages a query scores are read. It is caught up from the
+  change log before each search (new rows go to an in-memory tail, deleted ones are
+  tombstoned), so rows committed by another process are visible at the next query.
+* the **ANN backend** ``<name>.json`` / ``<name>.hnsw`` / ``<name>.rows.npy``: any backend of
+  the :mod:`nearspace.index` registry, chosen by the collection's ``index`` option: ``auto``
+  (exact below ``exact_threshold`` vectors, HNSW above), ``exact``, ``hnsw``, ``int8`` or
+  ``binary`` (quantised scans with float rescoring). HNSW scores filtered subsets from the
+  vector file instead of keeping a second float copy. Saved by ``flush``.
+
+What a saved header must prove before its files are trusted (the [7/13] guarantees): the
+collection id and dimension, the covered change sequence and that change's write-transaction
+token as SQLite holds it (a restored backup or a commit lost to power failure reuses sequence
+numbers, never tokens; a header claiming a change SQLite does not hold is stale), the live
+count once caught up, and per file its size and CRC-32 (checked again whenever size or mtime
+differ, so damage inside a file of the right size never reaches hnswlib). Anything that
+disagrees means a rebuild from SQLite with a one-line warning. Saves and loads of one
+collection's files are serialised between processes with ``flock``; every refresh compares the
+last change's token, so a backup restored under a live process is reloaded.
 """
 from __future__ import annotations
 
-import json
 import logging
-import os
 import re
 import threading
-import zlib
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
+from nearspace.errors import InputError
+from nearspace.index.base import IndexFileError, crc32_file, header_extra, read_header
 from nearspace.store.database import CollectionData
 
 #: below this many vectors exact search is fast enough (and exact)
@@ -35,201 +44,328 @@ EXACT_THRESHOLD = 20_000
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 200
 HNSW_EF_SEARCH = 96
+#: the collection option ``index`` (``CollectionData.set_config(index=...)``)
+INDEX_KINDS = ("auto", "exact", "hnsw", "int8", "binary")
+#: the store compares unit vectors by inner product (= cosine); stored vectors are never renormalised
+METRIC = "ip"
 
+_crc32 = crc32_file  # one checksum for every derived file (benchmarks/durability.py times it)
 log = logging.getLogger("nearspace")
+
+
+def check_index_kind(kind: Any) -> str:
+    if kind not in INDEX_KINDS:
+        raise InputError(f"index must be one of {', '.join(INDEX_KINDS)}, got {kind!r}")
+    return kind
+
+
+class _Stale(Exception):
+    """A saved file SQLite does not vouch for (the message says why)."""
 
 
 class VectorIndex:
     """Nearest-neighbour search over one collection's vectors (cosine on unit vectors)."""
 
     def __init__(self, data: CollectionData, ann_dir: Path, *, exact_threshold: int = EXACT_THRESHOLD,
-                 ef_search: int = HNSW_EF_SEARCH, show_progress: bool = False) -> None:
+                 ef_search: int = HNSW_EF_SEARCH, show_progress: bool = False, kind: str | None = None) -> None:
         self.data = data
-        self.ann_path = ann_dir / f"{data.name}.hnsw"
+        self.ann_dir = Path(ann_dir)
+        self.prefix = self.ann_dir / data.name  # the ANN backend: <name>.json, <name>.hnsw, ...
+        self.ann_path = self.ann_dir / f"{data.name}.hnsw"
+        self.vec_prefix = self.ann_dir / VECTOR_DIR / data.name  # the memory-mapped vector file
         self.exact_threshold = exact_threshold
         self.ef_search = ef_search
         self.show_progress = show_progress
-        self.rows = np.zeros(0, dtype=np.int64)
-        self.matrix = np.zeros((0, data.dim), dtype=np.float32)
+        self.kind = check_index_kind(kind) if kind is not None else None  # None: the collection's option
+        self.flat = None  # ExactBackend over the vector file (+ in-memory tail), rows = doc_rows
+        self.flat_seq = -1  # the change the saved vector file covered when loaded (-1: built here)
+        self.ann = None  # a nearspace.index backend, or None when the flat file is searched exactly
+        self.ann_seq = -1
         self.covered_seq = -1
         self.covered_token: int | None = None  # token of change covered_seq (None: no change yet)
-        self.hnsw = None  # hnswlib.Index when the collection is large
-        self.hnsw_seq = -1
-        self.hnsw_live = 0  # live (not deleted) labels in the graph: must equal len(rows) once caught up
+        self._matrix_cache: tuple | None = None
         # one Collection may be searched from several threads: refresh and graph walks
         # mutate shared state, so they run one at a time
         self._lock = threading.RLock()
 
+    # -- what callers read ----------------------------------------------------------------
+    @property
+    def rows(self) -> np.ndarray:
+        """Live doc_rows, sorted (``matrix`` is aligned with them)."""
+        if self.flat is None:
+            return np.zeros(0, dtype=np.int64)
+        return self.flat._lookup()[0]
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """The vectors aligned with :attr:`rows`. Right after a load or rebuild this is the memory
+        map itself (no copy); after catching up with writes it is gathered once and cached until
+        the next change. Prefer :meth:`vectors_for` for a few rows."""
+        flat = self.flat
+        if flat is None:
+            return np.zeros((0, self.data.dim), dtype=np.float32)
+        keys, slots = flat._lookup()
+        if flat.used == flat.nbase and flat.all_live() and (len(slots) == 0 or (slots == np.arange(len(slots))).all()):
+            return flat.base[:flat.nbase]
+        key = (id(flat), self.covered_seq, self.covered_token)
+        if self._matrix_cache is None or self._matrix_cache[0] != key:
+            self._matrix_cache = (key, flat.gather(slots))
+        return self._matrix_cache[1]
+
+    @property
+    def hnsw(self):
+        """The hnswlib graph in use, or None (kept for callers of the [7/13] API)."""
+        return getattr(self.ann, "_index", None) if self.ann is not None and self.ann.kind == "hnsw" else None
+
+    @property
+    def hnsw_seq(self) -> int:
+        return self.ann_seq
+
+    def vectors_for(self, rows: Any) -> np.ndarray:
+        """Vectors of ``rows`` (doc_rows, any order); KeyError for one not held."""
+        with self._lock:
+            self.refresh()
+            return self.flat.get(rows)
+
     # -- keeping up with SQLite ---------------------------------------------------------
     def refresh(self) -> None:
-        """Bring the matrix (and HNSW graph, if any) up to the last committed change.
+        """Bring the vector file (and the ANN backend) up to the last committed change.
 
         Everything is read inside one read transaction, so a commit landing meanwhile is
         either wholly seen or wholly left for the next refresh, never applied twice.
         """
         with self._lock, self.data.db.snapshot():
             last, token = self.data.last_change()
-            if last == self.covered_seq and token == self.covered_token:
+            if self.flat is not None and last == self.covered_seq and token == self.covered_token:
                 return
             # the change we caught up with must still be SQLite's, with the same token: a backup
             # restored under a live process (or lost commits) reuses sequence numbers, never tokens
-            same_history = (self.covered_seq >= 0 and last >= self.covered_seq
-                            and self.data.change_token(self.covered_seq) == self.covered_token)
-            if not same_history or self.data.first_seq() > self.covered_seq + 1:
-                self.rows, self.matrix = self.data.vectors()
-                self.hnsw = None  # the in-memory graph followed the old history: reload (checked) or rebuild
-            else:
+            same_history = (self.flat is not None and self.covered_seq >= 0 and last >= self.covered_seq
+                            and self.data.change_token(self.covered_seq) == self.covered_token
+                            and self.data.first_seq() <= self.covered_seq + 1)
+            if same_history:
                 self._apply(self.data.changes_since(self.covered_seq))
-            self.covered_seq, self.covered_token = last, token
-            if len(self.rows) >= self.exact_threshold:
-                self._sync_hnsw()
             else:
-                self.hnsw = None
+                self.ann = None  # it followed the old history: reload (checked) or rebuild
+                self.covered_seq, self.covered_token = last, token
+                self._open_flat(last)
+            self.covered_seq, self.covered_token = last, token
+            self._sync_ann()
+
+    def _wanted(self) -> str:
+        kind = self.kind
+        if kind is None:
+            kind = self.data.config().get("index") or "auto"
+            kind = kind if kind in INDEX_KINDS else "auto"
+        if kind == "auto":
+            return "hnsw" if len(self.flat) >= self.exact_threshold else "exact"
+        return kind
 
     def _apply(self, changes: list[tuple[int, int, str]]) -> None:
         deleted = {doc for _, doc, op in changes if op == "del"}
-        added = [doc for _, doc, op in changes if op == "add" and doc not in deleted]
+        added = sorted({doc for _, doc, op in changes if op == "add"} - deleted)
         if deleted:
-            keep = ~np.isin(self.rows, np.fromiter(deleted, dtype=np.int64))
-            self.rows, self.matrix = self.rows[keep], self.matrix[keep]
+            gone = np.fromiter(deleted, dtype=np.int64)
+            self.flat.remove(gone)
+            if self.ann is not None:
+                self.ann.remove(gone)
         if added:
-            new_rows, new_matrix = self.data.vectors_for_rows(added)
-            self.rows = np.concatenate([self.rows, new_rows])
-            self.matrix = np.concatenate([self.matrix, new_matrix])
-            if len(self.rows) > 1 and (np.diff(self.rows) <= 0).any():
-                order = np.argsort(self.rows, kind="stable")
-                self.rows, self.matrix = self.rows[order], self.matrix[order]
+            new_rows, new_vectors = self.data.vectors_for_rows(added)
+            self.flat.add(new_rows, new_vectors)
+            if self.ann is not None:
+                self.ann.add(new_rows, new_vectors)
 
-    # -- HNSW -------------------------------------------------------------------------------
-    def _sidecar(self) -> Path:
-        return self.ann_path.with_suffix(".json")
+    # -- the vector file ------------------------------------------------------------------
+    def _open_flat(self, last: int) -> None:
+        from nearspace.index.exact import ExactBackend
 
-    def _sync_hnsw(self) -> None:
-        if self.hnsw is None:
-            self.hnsw, self.hnsw_seq, self.hnsw_live = self._load_saved()
-        if self.hnsw is None:
-            self._build_hnsw()
-            return
-        if self.hnsw_seq > self.covered_seq or self.data.first_seq() > self.hnsw_seq + 1:
-            self._build_hnsw()
-            return
-        changes = self.data.changes_since(self.hnsw_seq)
-        deleted = [doc for _, doc, op in changes if op == "del"]
-        for doc in deleted:
+        flat, problem = None, None
+        if Path(f"{self.vec_prefix}.json").exists():
             try:
-                self.hnsw.mark_deleted(int(doc))
-                self.hnsw_live -= 1
-            except RuntimeError:
-                pass  # added and deleted after the graph was saved: never in it
-        added = set(doc for _, doc, op in changes if op == "add") - set(deleted)
-        if added:
-            positions = np.searchsorted(self.rows, np.fromiter(sorted(added), dtype=np.int64))
-            needed = self.hnsw.element_count + len(positions)
-            if needed > self.hnsw.get_max_elements():
-                self.hnsw.resize_index(max(needed, int(self.hnsw.get_max_elements() * 1.5)))
-            self.hnsw.add_items(self.matrix[positions], self.rows[positions])
-            self.hnsw_live += len(positions)
-        self.hnsw_seq = self.covered_seq
-        if self.hnsw_live != len(self.rows):  # the row count SQLite holds must be the graph's too
-            log.warning("nearspace: rebuilding the vector index of %r from SQLite: saved graph holds %d "
-                        "documents after catching up, SQLite %d", self.data.name, self.hnsw_live, len(self.rows))
-            self._build_hnsw()
+                with _file_lock(self._lock_path(), shared=True):
+                    header = read_header(self.vec_prefix)
+                    seq = self._check_header(header, "exact")
+                    flat = ExactBackend.load(self.vec_prefix, header)
+                self.flat, self.flat_seq = flat, seq
+                self._apply(self.data.changes_since(seq))
+                if len(flat) != self.data.count():
+                    raise _Stale(f"holds {len(flat)} vectors after catching up, SQLite {self.data.count()}")
+                return
+            except _Stale as exc:
+                problem = str(exc)
+            except IndexFileError as exc:
+                problem = str(exc)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                problem = f"unreadable ({type(exc).__name__}: {exc})"
+            log.warning("nearspace: rebuilding the vector file of %r from SQLite: %s", self.data.name, problem)
+        rows, matrix = self.data.vectors()
+        self.flat = ExactBackend.from_arrays(rows, matrix, METRIC)
+        self.flat_seq = -1
+        if len(rows):
+            # written at once (not only at flush): the next process opens it in O(1)
+            self._save_flat(quiet=True)
 
-    def _build_hnsw(self) -> None:
-        import hnswlib
-
-        index = hnswlib.Index(space="ip", dim=self.data.dim)
-        index.init_index(max_elements=max(len(self.rows), 1) + 1024, M=HNSW_M,
-                         ef_construction=HNSW_EF_CONSTRUCTION, allow_replace_deleted=False)
-        if self.show_progress:
-            from nearspace.progress import progress_bar
-
-            with progress_bar(transient=True) as progress:
-                task = progress.add_task("building HNSW index", total=len(self.rows))
-                for start in range(0, len(self.rows), 10_000):
-                    index.add_items(self.matrix[start:start + 10_000], self.rows[start:start + 10_000])
-                    progress.advance(task, min(10_000, len(self.rows) - start))
-        else:
-            index.add_items(self.matrix, self.rows)
-        self.hnsw, self.hnsw_seq, self.hnsw_live = index, self.covered_seq, len(self.rows)
-
-    def _load_saved(self):
-        """``(graph, covered seq, live count)`` from disk, or ``(None, -1, 0)`` to rebuild."""
-        import hnswlib
-
-        sidecar = self._sidecar()
-        if not (self.ann_path.exists() and sidecar.exists()):
-            return None, -1, 0
+    def _save_flat(self, *, quiet: bool = False) -> None:
+        token = self.data.change_token(self.covered_seq) if self.covered_seq > 0 else 0
+        extra = {"collection_id": self.data.cid, "seq": self.covered_seq, "token": token}
         try:
-            # shared lock: a saver in another process cannot swap graph and sidecar between our
-            # checksum and hnswlib's read (a pair from two saves would fail the check anyway)
+            from nearspace.index.exact import ExactBackend
+
+            with _file_lock(self._lock_path(), shared=False):
+                _remove_stale_temporaries(self.ann_path)
+                header = self.flat.save(self.vec_prefix, extra=extra)
+                # from now on read through the memory map: the vectors leave this process's heap
+                self.flat = ExactBackend.load(self.vec_prefix, header)
+            self.flat_seq = self.covered_seq
+            if self.ann is not None:
+                self._attach(self.ann)
+        except OSError as exc:  # a read-only store still searches; the next writer saves
+            if not quiet:
+                raise
+            log.debug("nearspace: could not save the vector file of %r: %s", self.data.name, exc)
+
+    # -- the ANN backend ------------------------------------------------------------------
+    def _sync_ann(self) -> None:
+        wanted = self._wanted()
+        if wanted == "exact":
+            self.ann = None
+            return
+        if self.ann is not None and self.ann.kind == wanted:
+            if len(self.ann) != len(self.flat):  # the row count SQLite holds must be the graph's too
+                log.warning("nearspace: rebuilding the vector index of %r from SQLite: graph holds %d "
+                            "documents, SQLite %d", self.data.name, len(self.ann), len(self.flat))
+                self._build_ann(wanted)
+            return
+        if not self._load_ann(wanted):
+            self._build_ann(wanted)
+
+    def _options(self, kind: str) -> dict[str, Any]:
+        if kind == "hnsw":
+            return {"M": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION, "ef_search": self.ef_search,
+                    "brute_limit": self.exact_threshold, "float_copy": False}
+        return {}
+
+    def _attach(self, backend) -> None:
+        if backend.kind == "hnsw":
+            backend.attach_flat(self.flat)
+            backend.ef_search = self.ef_search
+
+    def _load_ann(self, kind: str) -> bool:
+        from nearspace import index
+
+        if not Path(f"{self.prefix}.json").exists():
+            return False
+        try:
+            # shared lock: a saver in another process cannot swap files and header between our
+            # checks and the backend's read (a pair from two saves would fail the checksum anyway)
             with _file_lock(self._lock_path(), shared=True):
-                meta = json.loads(sidecar.read_text())
-                problem = self._disagreement(meta)
-                if problem is None:
-                    index = hnswlib.Index(space="ip", dim=self.data.dim)
-                    index.load_index(str(self.ann_path), max_elements=int(meta["max_elements"]))
-                    return index, int(meta["seq"]), int(meta["count"])
+                header = read_header(self.prefix)
+                if header.get("kind") != kind:
+                    return False  # another kind was saved: build the one asked for
+                seq = self._check_header(header, kind)
+                backend = index.backend_class(kind).load(self.prefix, header)
+            self._attach(backend)
+            changes = self.data.changes_since(seq)
+            deleted = {doc for _, doc, op in changes if op == "del"}
+            added = sorted({doc for _, doc, op in changes if op == "add"} - deleted)
+            if deleted:
+                backend.remove(np.fromiter(deleted, dtype=np.int64))
+            if added:  # from the vector file, already caught up: no second read of SQLite
+                held = self.flat.slots_of(np.asarray(added, dtype=np.int64))
+                rows = self.flat.slot_rows[held]
+                backend.add(rows, self.flat.gather(held))
+            if len(backend) != len(self.flat):
+                raise _Stale(f"holds {len(backend)} documents after catching up, SQLite {len(self.flat)}")
+            self.ann, self.ann_seq = backend, self.covered_seq
+            return True
+        except _Stale as exc:
+            problem = str(exc)
+        except IndexFileError as exc:
+            problem = str(exc)
         except (OSError, ValueError, KeyError, TypeError, RuntimeError, AttributeError) as exc:
             problem = f"unreadable ({type(exc).__name__})"
-        log.warning("nearspace: rebuilding the vector index of %r from SQLite: saved graph %s",
+        log.warning("nearspace: rebuilding the vector index of %r from SQLite: saved index %s",
                     self.data.name, problem)
-        return None, -1, 0
+        return False
+
+    def _build_ann(self, kind: str) -> None:
+        from nearspace import index
+
+        backend = index.create(kind, self.data.dim, METRIC, **self._options(kind))
+        self._attach(backend)
+        live = np.flatnonzero(self.flat.alive[:self.flat.used])
+        chunk = 10_000
+        progress = task = None
+        if self.show_progress and len(live) > chunk:
+            from nearspace.progress import progress_bar
+
+            progress = progress_bar(transient=True)
+            progress.start()
+            task = progress.add_task(f"building {kind} index", total=len(live))
+        try:
+            for start in range(0, len(live), chunk):
+                slots = live[start:start + chunk]
+                backend.add(self.flat.slot_rows[slots], self.flat.gather(slots))
+                if progress is not None:
+                    progress.advance(task, len(slots))
+        finally:
+            if progress is not None:
+                progress.stop()
+        self.ann, self.ann_seq = backend, self.covered_seq
+
+    def _check_header(self, header: dict[str, Any], kind: str) -> int:
+        """The change sequence a saved header covers, once SQLite confirms it; raises _Stale."""
+        covers = header_extra(header)
+        if covers is None:
+            raise _Stale("has a header that disagrees with itself")
+        if header.get("kind") != kind or header.get("dim") != self.data.dim \
+                or covers.get("collection_id") != self.data.cid:
+            raise _Stale("belongs to another collection, kind or dimension")
+        try:
+            seq = int(covers["seq"])
+        except (KeyError, TypeError, ValueError):
+            raise _Stale("names no change sequence") from None
+        if seq > self.covered_seq:
+            raise _Stale(f"claims change {seq}, but SQLite holds changes only up to {self.covered_seq}")
+        token = self.data.change_token(seq) if seq > 0 else 0
+        if token is None or token != covers.get("token"):
+            raise _Stale(f"covers a history SQLite does not hold (change {seq} differs: restored or lost commits)")
+        if self.data.first_seq() > seq + 1:
+            raise _Stale(f"covers change {seq}, but SQLite's change log starts later (pruned)")
+        return seq
 
     def _lock_path(self) -> Path:
-        return self.ann_path.with_suffix(".lock")
+        return self.ann_dir / f"{self.data.name}.lock"
 
-    def _disagreement(self, meta: dict) -> str | None:
-        """Why the saved graph must not be trusted, or None when SQLite confirms the sidecar."""
-        if meta.get("dim") != self.data.dim or meta.get("collection_id") != self.data.cid:
-            return "belongs to another collection or dimension"
-        seq = int(meta["seq"])
-        if seq > self.covered_seq:
-            return f"claims change {seq}, but SQLite holds changes only up to {self.covered_seq}"
-        token = self.data.change_token(seq) if seq > 0 else 0
-        if token is None or token != meta.get("token"):
-            return f"covers a history SQLite does not hold (change {seq} differs: restored or lost commits)"
-        if os.path.getsize(self.ann_path) != meta.get("bytes"):
-            return "has the wrong size"
-        if _crc32(self.ann_path) != meta.get("crc32"):
-            return "is damaged (checksum mismatch)"
-        return None
-
+    # -- saving ---------------------------------------------------------------------------
     def save(self) -> bool:
-        """Persist the HNSW graph atomically; returns False when there is none to save."""
+        """Persist the derived files atomically: the vector file when it is behind, and the ANN
+        backend; returns False when there is no ANN backend to save (exact search)."""
         with self._lock:
             self.refresh()
-            if self.hnsw is None:
+            self.ann_dir.mkdir(parents=True, exist_ok=True)
+            # the vector file is rewritten when it is missing or a twentieth of it has changed
+            # since: a few new rows are read back from SQLite on open more cheaply than a
+            # rewrite of every vector at each flush
+            changed = (self.flat.used - self.flat.nbase) + (self.flat.used - len(self.flat))
+            if self.flat_seq < 0 or (self.flat_seq != self.covered_seq and changed * 20 >= max(len(self.flat), 1)):
+                self._save_flat()
+            if self.ann is None:
                 return False
             return self._save_locked()
 
     def _save_locked(self) -> bool:
-        assert self.hnsw is not None
-        self.ann_path.parent.mkdir(parents=True, exist_ok=True)
-        # several processes may flush one collection: one saver at a time, each with its own
-        # temporary names (two sharing one name moved each other's half-written files)
+        assert self.ann is not None
         # read from SQLite before taking the file lock, never under it: a thread loading the graph
         # holds the store's connection while it waits for that lock (lock order: connection, file)
-        token = self.data.change_token(self.hnsw_seq) if self.hnsw_seq > 0 else 0
+        token = self.data.change_token(self.covered_seq) if self.covered_seq > 0 else 0
+        extra = {"collection_id": self.data.cid, "seq": self.covered_seq, "token": token}
+        # several processes may flush one collection: one saver at a time, each with its own
+        # temporary names (two sharing one name moved each other's half-written files)
         with _file_lock(self._lock_path(), shared=False):
             _remove_stale_temporaries(self.ann_path)
-            tmp = self.ann_path.with_name(f"{self.ann_path.name}.{os.getpid()}.tmp")
-            side_tmp = self._sidecar().with_name(f"{self._sidecar().name}.{os.getpid()}.tmp")
-            try:
-                self.hnsw.save_index(str(tmp))
-                _fsync(tmp)
-                meta = {"collection_id": self.data.cid, "dim": self.data.dim, "seq": self.hnsw_seq,
-                        "token": token, "count": self.hnsw_live,
-                        "max_elements": self.hnsw.get_max_elements(),
-                        "bytes": os.path.getsize(tmp), "crc32": _crc32(tmp)}
-                side_tmp.write_text(json.dumps(meta))
-                _fsync(side_tmp)
-                # graph first, sidecar second: a crash in between leaves a checksum mismatch -> rebuild
-                os.replace(tmp, self.ann_path)
-                os.replace(side_tmp, self._sidecar())
-            finally:
-                tmp.unlink(missing_ok=True)
-                side_tmp.unlink(missing_ok=True)
+            self.ann.save(self.prefix, extra=extra)
+        self.ann_seq = self.covered_seq
         return True
 
     # -- search -----------------------------------------------------------------------------
@@ -240,52 +376,24 @@ class VectorIndex:
 
     def _search_locked(self, query: np.ndarray, k: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
         self.refresh()
-        n = len(self.rows)
-        if n == 0 or k <= 0:
+        if len(self.flat) == 0 or k <= 0 or (allowed is not None and len(allowed) == 0):
             return []
-        query = np.asarray(query, dtype=np.float32).reshape(-1)
-        if allowed is not None:
-            # small filtered sets: exact scoring of just those rows is faster than a filtered graph walk
-            if self.hnsw is None or len(allowed) <= self.exact_threshold:
-                positions = np.searchsorted(self.rows, allowed)
-                inside = positions < n
-                positions = positions[inside]
-                positions = positions[self.rows[positions] == allowed[inside]]
-                return _top_k(self.matrix[positions] @ query, self.rows[positions], k)
-            allowed_set = set(allowed.tolist())
-            return self._hnsw_query(query, min(k, len(allowed)), lambda label: label in allowed_set)
-        if self.hnsw is None:
-            return _top_k(self.matrix @ query, self.rows, k)
-        return self._hnsw_query(query, min(k, n), None)
+        query = np.asarray(query, dtype=np.float32).reshape(1, -1)
+        backend = self.ann if self.ann is not None else self.flat
+        rows, scores = backend.search(query, k, allowed)
+        return list(zip(rows[0].tolist(), scores[0].tolist()))
 
-    def _hnsw_query(self, query: np.ndarray, k: int, label_filter) -> list[tuple[int, float]]:
-        assert self.hnsw is not None
-        self.hnsw.set_ef(max(self.ef_search, k))
-        labels, distances = self.hnsw.knn_query(query, k=k, num_threads=1, filter=label_filter)
-        return [(int(label), float(1.0 - dist)) for label, dist in zip(labels[0], distances[0])]
-
-
-def _top_k(scores: np.ndarray, rows: np.ndarray, k: int) -> list[tuple[int, float]]:
-    if len(scores) == 0:
-        return []
-    k = min(k, len(scores))
-    top = np.argpartition(-scores, k - 1)[:k]
-    top = top[np.argsort(-scores[top], kind="stable")]
-    return [(int(rows[i]), float(scores[i])) for i in top]
-
-
-def _crc32(path: Path) -> int:
-    value = 0
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 22):
-            value = zlib.crc32(chunk, value)
-    return value
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            self.refresh()
+            backend = self.ann if self.ann is not None else self.flat
+            return {"count": len(self.flat), **backend.stats(), "vector_file": str(self.vec_prefix)}
 
 
 @contextmanager
 def _file_lock(path: Path, *, shared: bool) -> Iterator[None]:
     """An advisory lock between processes (flock); a no-op where fcntl is missing (Windows),
-    where the checksum still refuses a mixed graph/sidecar pair."""
+    where the checksum still refuses a mixed set of files."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX
@@ -294,6 +402,8 @@ def _file_lock(path: Path, *, shared: bool) -> Iterator[None]:
     if shared and not path.exists():  # nothing has been saved with a lock yet; don't create files
         yield                         # in a directory a reader may not own
         return
+    if not shared:
+        path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "rb" if shared else "a+b") as handle:  # a read-only store can still share-lock
         fcntl.flock(handle.fileno(), fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         try:
@@ -305,12 +415,23 @@ def _file_lock(path: Path, *, shared: bool) -> Iterator[None]:
 def _remove_stale_temporaries(ann_path: Path) -> None:
     """Temporaries of a saver killed mid-save (called under the exclusive lock, so none is live)."""
     stem = re.escape(ann_path.stem)
-    pattern = re.compile(rf"^{stem}\.(hnsw|json)(\.\d+)?\.tmp$")
-    for path in ann_path.parent.iterdir():
-        if pattern.match(path.name):
-            path.unlink(missing_ok=True)
+    pattern = re.compile(rf"^{stem}\.({_PARTS})(\.\d+)*\.tmp$")
+    for folder in (ann_path.parent, ann_path.parent / VECTOR_DIR):
+        if folder.is_dir():
+            for path in folder.iterdir():
+                if pattern.match(path.name):
+                    path.unlink(missing_ok=True)
 
 
-def _fsync(path: Path) -> None:
-    with open(path, "rb+") as handle:
-        os.fsync(handle.fileno())
+#: the file names a collection's derived files may have after ``<name>.`` (backends' parts)
+_PARTS = r"json|hnsw|rows\.npy|vectors\.npy|codes\.npy|scales\.npy|floats\.npy|centre\.npy|flat\.[a-z.]+"
+#: the vector files live in their own folder: ``<name>.vectors.json`` would be the header of a
+#: collection named ``<name>.vectors``
+VECTOR_DIR = "vectors"
+
+
+def derived_files(ann_dir: Path, name: str) -> list[Path]:
+    """Every derived file of collection ``name`` (for drop_collection)."""
+    pattern = re.compile(rf"^{re.escape(name)}\.({_PARTS}|lock)$")
+    return [path for folder in (ann_dir, ann_dir / VECTOR_DIR) if folder.is_dir()
+            for path in folder.iterdir() if pattern.match(path.name)]

@@ -37,5 +37,5 @@ def as_store(store: Any) -> Store:
 def stored_dim(store: Store, collection: str) -> int | None:
     """The dimension of an existing collection (None when it does not exist yet)."""
     if collection in store.list_collections():
-        return store.db.collection(collection).dim
+        return store.get_collection(collection).dim
     return None

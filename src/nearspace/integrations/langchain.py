@@ -31,15 +31,21 @@ from langchain_core.vectorstores import VectorStore, VectorStoreRetriever  # noq
 from langchain_core.vectorstores.utils import maximal_marginal_relevance  # noqa: E402
 
 from nearspace.api import Store  # noqa: E402
-from nearspace.encoders.base import normalize_rows  # noqa: E402
 from nearspace.integrations._common import ForeignEncoder, as_store, stored_dim  # noqa: E402
+from nearspace.search.results import SearchResult  # noqa: E402
 
 DEFAULT_COLLECTION = "langchain"
 SEARCH_TYPES = ("similarity", "hybrid", "keyword")
 
 
+def _document(hit: SearchResult) -> Document:
+    return Document(id=hit.id, page_content=hit.text, metadata=hit.metadata)
+
+
 class NearspaceVectorStore(VectorStore):
-    """A LangChain vector store backed by one nearspace collection (SQLite file, durable)."""
+    """A LangChain vector store backed by one nearspace collection, through the public
+    ``Collection`` API only, so any engine works: a SQLite store or a Milvus one
+    (``nearspace.open_store("milvus-lite:PATH")``)."""
 
     def __init__(self, store: Store | str, collection_name: str = DEFAULT_COLLECTION,
                  embedding: Embeddings | None = None, *, search_type: str = "similarity") -> None:
@@ -107,7 +113,7 @@ class NearspaceVectorStore(VectorStore):
         if self.collection.count() == 0:
             return []
         hits = self.collection.search(query, k=k, mode=mode, where=filter)
-        return [(Document(id=h.id, page_content=h.text, metadata=h.metadata), h.score) for h in hits]
+        return [(_document(h), h.score) for h in hits]
 
     def similarity_search_by_vector(self, embedding: list[float], k: int = 4, **kwargs: Any) -> list[Document]:
         return [doc for doc, _ in self.similarity_search_with_score_by_vector(embedding, k, **kwargs)]
@@ -115,20 +121,17 @@ class NearspaceVectorStore(VectorStore):
     def similarity_search_with_score_by_vector(self, embedding: Sequence[float], k: int = 4,
                                                filter: dict | None = None, **kwargs: Any
                                                ) -> list[tuple[Document, float]]:
-        hits = self._vector_hits(embedding, k, filter)
-        docs = self.collection.data.rows_to_documents([row for row, _ in hits])
-        return [(Document(id=docs[row].id, page_content=docs[row].text, metadata=docs[row].metadata), float(score))
-                for row, score in hits if row in docs]
+        return [(_document(hit), float(hit.score)) for hit in self._vector_hits(embedding, k, filter)]
 
-    def _vector_hits(self, embedding: Sequence[float], k: int, where: dict | None) -> list[tuple[int, float]]:
-        query = normalize_rows(np.asarray(embedding, dtype=np.float32).reshape(1, -1))[0]
-        if query.shape[0] != self.collection.data.dim:
+    def _vector_hits(self, embedding: Sequence[float], k: int, where: dict | None) -> list[SearchResult]:
+        """Dense hits for a query vector through ``Collection.search(vector=...)`` (any engine)."""
+        query = np.asarray(embedding, dtype=np.float64).reshape(-1)
+        if query.shape[0] != self.collection.dim:
             raise ValueError(f"query vector has {query.shape[0]} dimensions; the collection holds "
-                             f"{self.collection.data.dim}")
-        allowed = self.collection.data.filter_rows(where) if where else None
-        if allowed is not None and len(allowed) == 0:
+                             f"{self.collection.dim}")
+        if self.collection.count() == 0:
             return []
-        return self.collection.index.search(query, k, allowed)
+        return self.collection.search(vector=query, k=k, where=where)
 
     def _query_vector(self, query: str) -> list[float]:
         if self._embedding is not None:
@@ -144,17 +147,13 @@ class NearspaceVectorStore(VectorStore):
                                                 lambda_mult: float = 0.5, filter: dict | None = None,
                                                 **kwargs: Any) -> list[Document]:
         hits = self._vector_hits(embedding, max(fetch_k, k), filter)
+        vectors = self.collection.vectors_of([hit.id for hit in hits]) if hits else {}
+        hits = [hit for hit in hits if hit.id in vectors]  # deleted since the search: skipped
         if not hits:
             return []
-        rows = [row for row, _ in hits]
-        got_rows, matrix = self.collection.data.vectors_for_rows(rows)
-        by_row = dict(zip(got_rows.tolist(), matrix))
-        rows = [r for r in rows if r in by_row]
         chosen = maximal_marginal_relevance(np.asarray(embedding, dtype=np.float32),
-                                            [by_row[r] for r in rows], lambda_mult=lambda_mult, k=k)
-        docs = self.collection.data.rows_to_documents([rows[i] for i in chosen])
-        return [Document(id=d.id, page_content=d.text, metadata=d.metadata)
-                for d in (docs.get(rows[i]) for i in chosen) if d is not None]
+                                            [vectors[hit.id] for hit in hits], lambda_mult=lambda_mult, k=k)
+        return [_document(hits[i]) for i in chosen]
 
     def _select_relevance_score_fn(self) -> Callable[[float], float]:
         if self.search_type != "similarity":

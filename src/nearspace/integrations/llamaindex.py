@@ -76,7 +76,8 @@ class _NamedEncoder:
 
 
 class NearspaceVectorStore(BasePydanticVectorStore):
-    """LlamaIndex vector store on one nearspace collection (created on the first ``add``)."""
+    """LlamaIndex vector store on one nearspace collection (created on the first ``add``),
+    through the public ``Collection`` API only: a SQLite or a Milvus store."""
 
     stores_text: bool = True
     flat_metadata: bool = False
@@ -92,8 +93,7 @@ class NearspaceVectorStore(BasePydanticVectorStore):
         super().__init__(collection_name=collection_name, encoder_name=encoder_name, **kwargs)
         self._store = as_store(store)
         if collection_name in self._store.list_collections():
-            data = self._store.db.collection(collection_name)
-            self._collection = self._store.collection(collection_name, encoder=_NamedEncoder(data.encoder, data.dim))
+            self._collection = self._store.get_collection(collection_name)
 
     @classmethod
     def class_name(cls) -> str:
@@ -120,40 +120,47 @@ class NearspaceVectorStore(BasePydanticVectorStore):
         """Delete every node that came from document ``ref_doc_id``."""
         if self._collection is None:
             return
-        data = self._collection.data
-        rows = data.filter_rows({"ref_doc_id": ref_doc_id})
-        ids = [doc.id for doc in data.rows_to_documents(rows.tolist()).values()]
+        ids = self._collection.ids(where={"ref_doc_id": ref_doc_id})
         if ids:
             self._collection.delete(ids)
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         if query.mode not in (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR):
             raise ValueError(f"query mode {query.mode!r} is not supported; use the default (dense) mode")
-        if self._collection is None or query.query_embedding is None:
-            return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
+        empty = VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
+        if self._collection is None or query.query_embedding is None or self._collection.count() == 0:
+            return empty
         where = to_where(query.filters)
         clauses = [where] if where else []
         if query.doc_ids:
             clauses.append({"ref_doc_id": {"$in": list(query.doc_ids)}})
-        data = self._collection.data
-        allowed = data.filter_rows(clauses[0] if len(clauses) == 1 else {"$and": clauses}) if clauses else None
+        where = (clauses[0] if len(clauses) == 1 else {"$and": clauses}) if clauses else None
+        vector = np.asarray(query.query_embedding, dtype=np.float64)
         if query.node_ids:
-            by_id = np.array(sorted(data.rows_for_ids(list(query.node_ids)).values()), dtype=np.int64)
-            allowed = by_id if allowed is None else np.intersect1d(allowed, by_id)
-        if allowed is not None and len(allowed) == 0:
-            return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
-        vector = normalize_rows(np.asarray(query.query_embedding, dtype=np.float32).reshape(1, -1))[0]
-        hits = self._collection.index.search(vector, query.similarity_top_k, allowed)
-        docs = data.rows_to_documents([row for row, _ in hits])
-        nodes, scores, ids = [], [], []
-        for row, score in hits:
-            doc = docs.get(row)
-            if doc is None:
-                continue
-            nodes.append(metadata_dict_to_node(doc.metadata, text=doc.text))
-            scores.append(float(score))
-            ids.append(doc.id)
-        return VectorStoreQueryResult(nodes=nodes, similarities=scores, ids=ids)
+            hits = self._among_nodes(list(query.node_ids), vector, query.similarity_top_k, where)
+        else:
+            hits = [(h.id, h.text, h.metadata, h.score)
+                    for h in self._collection.search(vector=vector, k=query.similarity_top_k, where=where)]
+        return VectorStoreQueryResult(nodes=[metadata_dict_to_node(meta, text=text) for _, text, meta, _ in hits],
+                                      similarities=[float(score) for *_, score in hits],
+                                      ids=[doc_id for doc_id, *_ in hits])
+
+    def _among_nodes(self, node_ids: list[str], vector: np.ndarray, k: int,
+                     where: dict[str, Any] | None) -> list[tuple[str, str, dict, float]]:
+        """A query restricted to given nodes: their stored vectors scored exactly (the list is
+        the caller's, so small), after the metadata filter."""
+        if where:
+            allowed = set(self._collection.ids(where=where))
+            node_ids = [i for i in node_ids if i in allowed]
+        vectors = self._collection.vectors_of(node_ids)
+        ids = [i for i in dict.fromkeys(node_ids) if i in vectors]
+        if not ids:
+            return []
+        query = normalize_rows(vector.astype(np.float32).reshape(1, -1))[0]
+        scores = np.stack([vectors[i] for i in ids]) @ query
+        order = np.argsort(-scores, kind="stable")[:k]
+        docs = self._collection.get([ids[i] for i in order])
+        return [(d.id, d.text, d.metadata, float(scores[i])) for i, d in zip(order, docs) if d is not None]
 
 
 class NearspaceEmbedding(BaseEmbedding):

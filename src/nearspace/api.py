@@ -69,15 +69,24 @@ class Store:
         return chosen
 
     def collection(self, name: str = DEFAULT_COLLECTION, *, encoder: Encoder | str | None = None,
-                   create: bool = True, dim: int | None = None, metric: str | None = None) -> "Collection":
+                   create: bool = True, dim: int | None = None, metric: str | None = None,
+                   index: str | None = None) -> "Collection":
         """Open collection ``name``, creating it (with the default encoder) if ``create``.
 
         An existing collection refuses an encoder whose name or dimension differs from
         the one it was built with. ``dim`` (with ``metric``, cosine) instead of an encoder
-        makes a collection of your own vectors: no model is ever loaded for it.
+        makes a collection of your own vectors: no model is ever loaded for it. ``index``
+        chooses the vector index and is stored with the collection: ``auto`` (exact below
+        20,000 vectors, HNSW above), ``exact``, ``hnsw``, ``int8`` or ``binary`` (quantised
+        scans with float rescoring).
         """
+        if index is not None:
+            from nearspace.store.vectors import check_index_kind
+
+            check_index_kind(index)
         if dim is not None or metric is not None:
-            return self._vector_collection(name, dim, metric or "cosine", create=create)
+            coll = self._vector_collection(name, dim, metric or "cosine", create=create)
+            return coll._choose_index(index)
         resolved = self._resolve_encoder(encoder)
         if name in self.db.collection_names() or not create:
             enc_name = canonical_name(resolved.name) if resolved is not None else None
@@ -85,7 +94,7 @@ class Store:
         else:
             resolved = resolved or load_encoder(DEFAULT_ENCODER, precision=self.precision)
             data = self.db.collection(name, encoder=canonical_name(resolved.name), dim=resolved.dim, create=True)
-        return Collection(self, data, resolved)
+        return Collection(self, data, resolved)._choose_index(index)
 
     def _vector_collection(self, name: str, dim: int | None, metric: str, *, create: bool) -> "Collection":
         if metric != "cosine":
@@ -109,8 +118,11 @@ class Store:
 
     def drop_collection(self, name: str) -> None:
         self.db.drop_collection(name)
-        for suffix in (".hnsw", ".json", ".bm25.npz"):
-            (self.ann_dir / f"{name}{suffix}").unlink(missing_ok=True)
+        from nearspace.store.vectors import derived_files
+
+        for path in derived_files(self.ann_dir, name):
+            path.unlink(missing_ok=True)
+        (self.ann_dir / f"{name}.bm25.npz").unlink(missing_ok=True)
 
     def compact(self) -> None:
         """Return the space of deleted rows to the file system (VACUUM)."""
@@ -119,13 +131,13 @@ class Store:
 
     def info(self) -> dict[str, Any]:
         files = [self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")]
-        ann = sorted(self.ann_dir.glob("*")) if self.ann_dir.exists() else []
+        ann = sorted(p for p in self.ann_dir.rglob("*") if p.is_file()) if self.ann_dir.exists() else []
         collections = []
         for name in self.list_collections():
             data = self.db.collection(name)
             collections.append({"name": name, "count": data.count(), "encoder": data.encoder,
                                 "dim": data.dim, "config": data.config(),
-                                "ann_bytes": sum(p.stat().st_size for p in ann if p.stem == name)})
+                                "ann_bytes": sum(p.stat().st_size for p in _derived(self.ann_dir, name))})
         from nearspace.encoders.registry import choose_backend, describe_choice
 
         return {"path": str(self.path), "encoder_backend": choose_backend(self.precision),
@@ -147,6 +159,12 @@ class Collection:
     @property
     def name(self) -> str:
         return self.data.name
+
+    def _choose_index(self, kind: str | None) -> "Collection":
+        """Record the vector index kind with the collection (kept until changed)."""
+        if kind is not None and self.data.config().get("index", "auto") != kind:
+            self.data.set_config(index=kind)
+        return self
 
     @property
     def encoder(self) -> Encoder:
@@ -414,6 +432,12 @@ class Collection:
         from nearspace.integrations.arrow import to_pandas
 
         return to_pandas(self)
+
+
+def _derived(ann_dir: Path, name: str) -> list[Path]:
+    from nearspace.store.vectors import derived_files
+
+    return derived_files(ann_dir, name) + [p for p in [ann_dir / f"{name}.bm25.npz"] if p.exists()]
 
 
 def _fusion_spec(fusion: Any) -> dict[str, Any]:

@@ -24,6 +24,7 @@ refused with an ``InputError``.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import math
 import re
@@ -47,6 +48,8 @@ _LITE_USERS: dict[str, int] = {}
 _LITE_LOCK = threading.Lock()
 PREFIX = "ns_"
 ARTIFACTS = "nearspace_artifacts"
+#: keys of folder-indexing records in the artifacts collection: <collection><_FILES><sha1(path)>:<part>
+_FILES = "\x1f@files\x1f"
 #: Milvus VARCHAR fields hold at most this many bytes
 MAX_VARCHAR = 65535
 #: Milvus returns at most this many hits per search
@@ -99,6 +102,16 @@ def lite_release(uri: str) -> None:
         from milvus_lite.server_manager import server_manager_instance
 
         server_manager_instance.release_server(uri)
+
+
+def like_prefix(prefix: str) -> str:
+    """A Milvus ``LIKE "..."`` pattern body matching keys that start with ``prefix``.
+
+    ``%`` and ``_`` are escaped for LIKE; the string literal takes JSON escapes except ``\\uXXXX``
+    (Milvus's parser rejects it), so the key separator \\x1f is passed as the raw character.
+    """
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return json.dumps(escaped, ensure_ascii=False)[1:-1].replace("\\u001f", "\x1f") + "%"
 
 
 def _milvus_name(name: str) -> str:
@@ -192,6 +205,7 @@ class MilvusStore(Store):
         data = self.db.collection(name)
         for art in list(data.artifact_names()):
             data.delete_artifact(art)
+        data.untrack_all()
         self.client.drop_collection(_milvus_name(name))
         self._loaded.discard(_milvus_name(name))
 
@@ -220,6 +234,13 @@ class _MilvusDB:
 
     def collection_names(self) -> list[str]:
         return self.store.list_collections()
+
+    def transaction(self):
+        """Milvus has no multi-request transactions: callers' blocks run as they are (each write
+        is idempotent on re-run, see ``MilvusCollectionData.write``)."""
+        from contextlib import nullcontext
+
+        return nullcontext()
 
     def collection(self, name: str, *, encoder: str | None = None, dim: int | None = None,
                    create: bool = False) -> "MilvusCollectionData":
@@ -379,10 +400,10 @@ class MilvusCollectionData:
     def artifact_names(self) -> Iterator[str]:
         if not self._artifacts():
             return
-        prefix = json.dumps(f"{self.name}\x1f")[1:-1]
-        for row in self.client.query(ARTIFACTS, filter=f'key like "{prefix}%"', output_fields=["key"]):
-            _, art, part = row["key"].split("\x1f")
-            if part == "head":
+        prefix = f"{self.name}\x1f"
+        for row in self.client.query(ARTIFACTS, filter=f'key like "{like_prefix(prefix)}"', output_fields=["key"]):
+            name, art, part = row["key"].split("\x1f")
+            if name == self.name and part == "head":
                 yield art
 
     # -- reads -------------------------------------------------------------------------
@@ -460,8 +481,8 @@ class MilvusCollectionData:
         return ids, docs, np.concatenate(parts) if parts else np.zeros((0, self.dim), np.float32), seq
 
     def ids_with_prefix(self, prefix: str) -> list[str]:
-        literal = json.dumps(prefix.replace("%", "\\%").replace("_", "\\_"), ensure_ascii=False)[1:-1]
-        return [r["id"] for r in self.client.query(self.mname, filter=f'id like "{literal}%"', output_fields=["id"])]
+        return [r["id"] for r in self.client.query(self.mname, filter=f'id like "{like_prefix(prefix)}"',
+                                                   output_fields=["id"]) if r["id"].startswith(prefix)]
 
     # -- writes ------------------------------------------------------------------------
     def write(self, docs: Sequence[Document], vectors: np.ndarray, *, replace: bool, also=None,
@@ -470,9 +491,6 @@ class MilvusCollectionData:
         request, not transactions: a batch interrupted half-way is completed by re-running)."""
         from nearspace.store.database import NeedVectors, _needing_vectors
 
-        if also is not None:
-            raise StoreError("folder tracking needs a SQLite store; on Milvus index files with "
-                             "'nearspace index PATH --ray' or index .jsonl records")
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape != (len(docs), self.dim):
             raise InputError(f"expected {len(docs)} vectors of dimension {self.dim}, got shape {vectors.shape}")
@@ -514,6 +532,11 @@ class MilvusCollectionData:
                 self.client.upsert(self.mname, rows)
             except Exception as exc:  # noqa: BLE001
                 raise _client_error(exc, f"writing {len(rows)} document(s) to {self.name!r}") from None
+        if also is not None:
+            # folder bookkeeping after the chunks, not in one transaction (Milvus has none): a run
+            # stopped in between finds the file untracked (or tracked as before) and redoes it,
+            # and the hash check above means nothing already written is encoded again
+            also()
         return counts
 
     def _row(self, doc: Document, digest: str, vector: np.ndarray, list_keys: set[str]) -> dict[str, Any]:
@@ -526,6 +549,72 @@ class MilvusCollectionData:
         flat, scal = _filter_fields(doc.metadata, list_keys)
         return {"id": doc.id, "title": doc.title, "content": content, "meta": doc.metadata, "flat": flat,
                 "scal": scal, "hash": digest, "vector": vector.tolist()}
+
+    # -- file bookkeeping for folder indexing (rows of the artifacts collection) -------------
+    def _file_prefix(self) -> str:
+        return f"{self.name}{_FILES}"
+
+    def _file_rows(self, prefix: str) -> Iterator[dict[str, Any]]:
+        iterator = self.client.query_iterator(ARTIFACTS, batch_size=1000, filter=f'key like "{like_prefix(prefix)}"',
+                                              output_fields=["key", "value"])
+        try:
+            while batch := iterator.next():
+                yield from (r for r in batch if r["key"].startswith(prefix))  # '_' in LIKE is a wildcard
+        finally:
+            iterator.close()
+
+    def tracked_files(self) -> dict[str, tuple[str, int, int, list[str]]]:
+        """path -> (hash, size, mtime_ns, doc_ids) for files indexed into this collection."""
+        if not self._artifacts():
+            return {}
+        parts: dict[str, dict[int, str]] = {}
+        for row in self._file_rows(self._file_prefix()):
+            key, _, index = row["key"].rpartition(":")
+            parts.setdefault(key, {})[int(index)] = row["value"]
+        out = {}
+        for pieces in parts.values():
+            try:  # a record cut short by an interrupted write counts as untracked: the file is redone
+                record = json.loads("".join(pieces[i] for i in range(len(pieces))))
+            except (KeyError, ValueError):
+                continue
+            out[record["path"]] = (record["hash"], record["size"], record["mtime_ns"], record["ids"])
+        return out
+
+    def _file_key(self, path: str) -> str:
+        return self._file_prefix() + hashlib.sha1(path.encode("utf-8", "surrogatepass")).hexdigest()
+
+    def track_file(self, path: str, digest: str, size: int, mtime_ns: int, doc_ids: Sequence[str]) -> None:
+        """Record a file (after its chunks are written)."""
+        self._artifacts(create=True)
+        key = self._file_key(path)
+        encoded = json.dumps({"path": path, "hash": digest, "size": size, "mtime_ns": mtime_ns, "ids": list(doc_ids)})
+        step = MAX_VARCHAR - 1  # ASCII JSON: characters are bytes
+        chunks = [encoded[i:i + step] for i in range(0, len(encoded), step)]
+        self.client.upsert(ARTIFACTS, [{"key": f"{key}:{i}", "value": c, "v": [0.0, 0.0]} for i, c in enumerate(chunks)])
+        extra = [r["key"] for r in self._file_rows(key + ":") if int(r["key"].rpartition(":")[2]) >= len(chunks)]
+        if extra:  # parts left from a longer earlier record
+            self.client.delete(ARTIFACTS, ids=extra)
+
+    def untrack_file(self, path: str) -> None:
+        if self._artifacts():
+            keys = [r["key"] for r in self._file_rows(self._file_key(path) + ":")]
+            if keys:
+                self.client.delete(ARTIFACTS, ids=keys)
+
+    def untrack_all(self) -> None:
+        if self._artifacts():
+            keys = [r["key"] for r in self._file_rows(self._file_prefix())]
+            for start in range(0, len(keys), 1000):
+                self.client.delete(ARTIFACTS, ids=keys[start:start + 1000])
+
+    def delete_in_transaction(self, ids: Sequence[str]) -> int:
+        """As ``delete`` (Milvus has no transaction to join)."""
+        return self.delete(ids)
+
+    def vectors_for_rows(self, rows: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors at positions handed out by ``rows_for_ids`` (a folder rename reuses them)."""
+        order = np.sort(np.asarray(list(rows), dtype=np.int64))
+        return order, self.store_collection_index.matrix[order]
 
     def delete(self, ids: Sequence[str]) -> int:
         existing = list(self._fetch(list(ids), ["id"]))

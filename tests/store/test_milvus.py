@@ -269,3 +269,32 @@ def test_ask_on_milvus(both):
     sqlite, milvus = both
     answer = milvus.ask(SEED_QUERY, k=3)
     assert answer.passages and answer.passages[0].ids[0] == sqlite.ask(SEED_QUERY, k=3).passages[0].ids[0]
+
+
+def test_own_vectors_collection_and_search_by_vector(tmp_path, encoder):
+    """``collection(name, dim=)`` (no model) and ``search(vector=...)`` answer alike on both engines."""
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((40, 8)).astype(np.float32)
+    ids = [f"v{i}" for i in range(40)]
+    metas = [{"group": i % 4, "tag": ["odd" if i % 2 else "even"]} for i in range(40)]
+    found = {}
+    for kind in BACKENDS:
+        store = open_backend(kind, tmp_path, encoder)
+        try:
+            coll = store.collection("own", dim=8)
+            assert coll.vectors_only
+            assert coll.upsert(ids, vectors=vectors, metadatas=metas)["added"] == 40
+            assert store.collection("own", dim=8).count() == 40  # reopened by dimension alone
+            with pytest.raises(Exception, match="dimension"):
+                store.collection("own", dim=9)
+            with pytest.raises(Exception, match="vector="):
+                coll.search("a text query", mode="dense")
+            hits = coll.search(vector=vectors[5], k=5)
+            filtered = coll.search(vector=vectors[5], k=40, where={"$and": [{"group": {"$in": [1, 3]}},
+                                                                           {"tag": "odd"}]})
+            found[kind] = ([(h.id, round(h.score, 4)) for h in hits], sorted(h.id for h in filtered))
+        finally:
+            store.close()
+    assert found["milvus-lite"] == found["sqlite"]
+    assert found["sqlite"][0][0] == ("v5", 1.0)
+    assert found["sqlite"][1] == sorted(f"v{i}" for i in range(40) if i % 4 in (1, 3))

@@ -177,7 +177,15 @@ class MilvusStore(Store):
         return props
 
     def collection(self, name: str = DEFAULT_COLLECTION, *, encoder: Encoder | str | None = None,
-                   create: bool = True) -> "MilvusCollection":
+                   create: bool = True, dim: int | None = None, metric: str | None = None,
+                   index: str | None = None) -> "MilvusCollection":
+        """As ``Store.collection``; ``dim`` makes a collection of your own vectors (no model). The
+        engine picks its vector index (AUTOINDEX), so ``index`` accepts only ``auto``."""
+        if index not in (None, "auto"):
+            raise InputError(f"on Milvus the engine chooses the vector index (AUTOINDEX); index={index!r} "
+                             "is for SQLite stores")
+        if dim is not None or metric is not None:
+            return self._vector_collection(name, dim, metric or "cosine", create=create)
         resolved = self._resolve_encoder(encoder)
         props = self._props(name)
         if props is None:
@@ -191,6 +199,25 @@ class MilvusStore(Store):
             if resolved is not None:
                 data.check(canonical_name(resolved.name), resolved.dim)
         return MilvusCollection(self, data, resolved)
+
+    def _vector_collection(self, name: str, dim: int | None, metric: str, *, create: bool) -> "MilvusCollection":
+        from nearspace.api import VECTORS_ONLY
+
+        if metric != "cosine":
+            raise InputError(f"metric must be 'cosine' (vectors are compared by cosine), got {metric!r}")
+        props = self._props(name)
+        if props is None:
+            if not create:
+                known = ", ".join(self.list_collections()) or "none yet"
+                raise CollectionNotFound(f"unknown collection {name!r} in {self.uri} (collections: {known})")
+            if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
+                raise InputError(f"dim must be a positive integer, got {dim!r}")
+            data = self.db.create(name, VECTORS_ONLY, dim)
+        else:
+            data = MilvusCollectionData(self, name, props)
+            if dim is not None and data.dim != dim:
+                raise InputError(f"collection {name!r} holds vectors of dimension {data.dim}, not {dim}")
+        return MilvusCollection(self, data, None)
 
     def list_collections(self) -> list[str]:
         names = []
@@ -779,13 +806,28 @@ class MilvusCollection(Collection):
         self.store.client.flush(self.data.mname)
         return False
 
-    def search(self, query: str, k: int = 10, mode: str = "hybrid", where: dict[str, Any] | None = None,
+    def search(self, query: str | None = None, k: int = 10, mode: str = "hybrid", where: dict[str, Any] | None = None,
                weights: Mapping[str, float] | None = None, diversity: float | None = None,
-               fusion: Mapping[str, Any] | str | None = None, use_adapter: bool = True) -> list[SearchResult]:
+               fusion: Mapping[str, Any] | str | None = None, use_adapter: bool = True, *,
+               vector: Any = None) -> list[SearchResult]:
         """As ``Collection.search``; the filter runs inside Milvus, fusion as locally."""
         from nearspace.search.engine import HYBRID_CANDIDATES, MODES
         from nearspace.search.fusion import DEFAULT_FUSION, RRF_K, fuse
 
+        qvec = None
+        if vector is not None:  # search by a vector you have: dense only, as locally
+            from nearspace.api import unit_vectors
+
+            if query is not None:
+                raise InputError("pass either a query or a vector, not both")
+            qvec = unit_vectors(np.asarray(vector, dtype=np.float64).reshape(1, -1), 1, self.data.dim,
+                                where=f"the query vector of {self.name!r}")[0]
+            query, mode = "<vector>", "dense"
+        elif query is None:
+            raise InputError("search needs a query text or vector=")
+        elif self.vectors_only and mode != "keyword":
+            raise InputError(f"collection {self.name!r} holds your own vectors without a model: search it with "
+                             "vector=..., or mode='keyword' over whatever texts were stored")
         if not isinstance(query, str) or not query.strip():
             raise InputError("the query is empty")
         if mode not in MODES:
@@ -806,8 +848,9 @@ class MilvusCollection(Collection):
         lists: dict[str, list[tuple[str, float]]] = {}
         try:
             if mode in ("dense", "hybrid"):
-                vector = (self._embed_query if use_adapter else self._embed_query_plain)(query)
-                lists["dense"] = self.data.dense_search(vector, depth, expr)
+                if qvec is None:
+                    qvec = (self._embed_query if use_adapter else self._embed_query_plain)(query)
+                lists["dense"] = self.data.dense_search(qvec, depth, expr)
             if mode in ("keyword", "hybrid"):
                 lists["keyword"] = self.data.keyword_search(query, depth, expr)
         except InputError:

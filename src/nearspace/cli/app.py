@@ -64,10 +64,18 @@ def _open(store: Path, precision: str = "auto"):
 @app.command()
 def index(ctx: typer.Context, paths: List[Path] = typer.Argument(
               ..., help="Folders, or files: .jsonl records (BEIR corpus.jsonl works as is), .parquet "
-                        "(id, text, title, metadata, vector columns), .txt, .md, .html, "
+                        "(id, text, title, metadata, vector columns; a file of your own vectors needs only "
+                        "id and vector), .npy (your own vectors, with --ids), .txt, .md, .html, "
                         ".pdf, .docx, .csv/.tsv."),
           store: Optional[Path] = StoreOpt, collection: Optional[str] = CollectionOpt, precision: str = PrecisionOpt,
-          batch_size: int = typer.Option(256, "--batch-size", min=1, help="Records per committed batch (.jsonl)."),
+          batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1,
+                                                   help="Records per committed batch (default 256; vector files 4096)."),
+          ids_file: Optional[Path] = typer.Option(None, "--ids", help=".npy input: the ids, one per line in row order."),
+          metadata_file: Optional[Path] = typer.Option(None, "--metadata",
+                                                       help=".npy input: JSON Lines, one metadata object per row."),
+          vector_column: Optional[str] = typer.Option(None, "--vector-column",
+                                                      help="Parquet column of your own vectors (default: vector, "
+                                                           "embedding or embeddings)."),
           chunk_tokens: int = typer.Option(200, "--chunk-tokens", min=16, help="Chunk size in word pieces."),
           overlap: int = typer.Option(40, "--overlap", min=0, help="Overlap between chunks in word pieces."),
           text_column: Optional[str] = typer.Option(None, "--text-column", help="CSV column holding the text."),
@@ -88,6 +96,11 @@ def index(ctx: typer.Context, paths: List[Path] = typer.Argument(
     """
     store, collection = _where(ctx, store, collection)
     err = _stderr()
+    vector_batch, batch_size = batch_size or 4096, batch_size or 256
+    npy = [p for p in paths if p.suffix.lower() == ".npy"]
+    if npy or ids_file or metadata_file:  # your own vectors: no model is loaded for these
+        _index_npy(npy, ids_file, metadata_file, paths, store, collection, vector_batch)
+        return
     if ray:
         from nearspace.ingest.distributed import index_with_ray
 
@@ -101,7 +114,7 @@ def index(ctx: typer.Context, paths: List[Path] = typer.Argument(
     parquet = [p for p in paths if p.is_file() and p.suffix.lower() == ".parquet"]
     files = [p for p in paths if p not in records and p not in parquet]
     if parquet:  # rows with vectors from the same encoder are stored as they are; the rest are encoded
-        records += _index_parquet(parquet, store, collection, precision, batch_size)
+        records += _index_parquet(parquet, store, collection, precision, batch_size, vector_column, vector_batch)
     if records:
         _index_records(records, store, collection, precision, batch_size,
                        chunking=(chunk_records, chunk_tokens, overlap))
@@ -132,13 +145,23 @@ def index(ctx: typer.Context, paths: List[Path] = typer.Argument(
             err.print(f"[yellow]failed {path}: {reason}[/]", highlight=False)
 
 
-def _index_parquet(paths: List[Path], store: Path, collection: str, precision: str, batch_size: int) -> List[Path]:
+def _index_parquet(paths: List[Path], store: Path, collection: str, precision: str, batch_size: int,
+                   vector_column: Optional[str] = None, vector_batch: int = 4096) -> List[Path]:
     """Index Parquet files that carry usable vectors; returns those whose texts need encoding."""
+    from nearspace.ingest.vectors import parquet_vector_column
     from nearspace.integrations.arrow import index_parquet
 
     err, rest = _stderr(), []
     with _open(store, precision) as opened:
         for path in paths:
+            column = parquet_vector_column(path, vector_column)
+            existing = opened.get_collection(collection) if collection in opened.list_collections() else None
+            # your own vectors (no nearspace encoder recorded): a vectors-only collection, no model
+            # loaded; a file that also has text, into a collection with a model, is encoded instead
+            if column is not None and (existing is None or existing.vectors_only or vector_column
+                                       or not _has_text_column(path)):
+                _index_vector_file(opened, collection, path, None, None, vector_batch, column)
+                continue
             counts = index_parquet(opened, collection, path, batch_size=batch_size,
                                    echo=lambda line: err.print(f"[yellow]{line}[/]", highlight=False))
             if counts is None:
@@ -148,6 +171,40 @@ def _index_parquet(paths: List[Path], store: Path, collection: str, precision: s
                           f"{counts['metadata']} metadata-only, {counts['unchanged']} unchanged "
                           "(vectors taken from the file)", highlight=False)
     return rest
+
+
+def _has_text_column(path: Path) -> bool:
+    import pyarrow.parquet as pq
+
+    return "text" in pq.read_schema(path).names
+
+
+def _index_npy(npy: List[Path], ids_file: Optional[Path], metadata_file: Optional[Path], paths: List[Path],
+               store: Path, collection: str, batch_size: int) -> None:
+    """``nearspace index vectors.npy --ids ids.txt [--metadata meta.jsonl]``: one matrix per run."""
+    if len(npy) != 1 or len(paths) != 1:
+        raise _fail("give exactly one .npy file (with --ids, and optionally --metadata) per run")
+    if ids_file is None:
+        raise _fail(f"{npy[0]}: a .npy matrix needs --ids FILE (one id per line, in row order)")
+    with _open(store) as opened:
+        _index_vector_file(opened, collection, npy[0], ids_file, metadata_file, batch_size)
+
+
+def _index_vector_file(opened, collection: str, path: Path, ids_file: Optional[Path],
+                       metadata_file: Optional[Path], batch_size: int, column: Optional[str] = None) -> None:
+    from nearspace.ingest.vectors import index_vectors, read_npy_vectors, read_parquet_vectors
+
+    started = time.perf_counter()
+    if column is not None:
+        items = read_parquet_vectors(path, column)
+    else:
+        items = read_npy_vectors(path, ids_file, metadata_file)
+    counts = index_vectors(opened, collection, items, batch_size=batch_size)
+    total = opened.get_collection(collection).count()
+    _stderr().print(f"[bold]{collection}[/]: {path}: {counts['added']} added, {counts['updated']} updated, "
+                    f"{counts['metadata']} metadata-only, {counts['unchanged']} unchanged "
+                    f"(your own {items.dim}-d vectors, in {time.perf_counter() - started:.1f}s; "
+                    f"{total} in collection)", highlight=False)
 
 
 @app.command()
@@ -204,29 +261,61 @@ def _index_records(paths: List[Path], store: Path, collection: str, precision: s
 
 
 @app.command()
-def search(ctx: typer.Context, query: str = typer.Argument(..., help="What to look for."),
+def search(ctx: typer.Context, query: Optional[str] = typer.Argument(None, help="What to look for."),
            k: int = typer.Option(10, "--k", "-k", min=1, max=10_000, help="Number of results."),
            mode: str = typer.Option("hybrid", "--mode", "-m",
                                     help="hybrid, dense, keyword, or all (the three side by side)."),
            where: Optional[List[str]] = typer.Option(None, "--where", "-w",
                                                      help="Metadata filter key=value (also !=, >=, <=, >, <, a|b); repeat to AND."),
            as_json: bool = typer.Option(False, "--json", help="Print a JSON array of results."),
+           vector_of: Optional[str] = typer.Option(None, "--vector-of",
+                                                   help="Neighbours of this stored item, by its stored vector "
+                                                        "(the item itself left out); no query text."),
            store: Optional[Path] = StoreOpt, collection: Optional[str] = CollectionOpt, precision: str = PrecisionOpt) -> None:
-    """Search a collection."""
+    """Search a collection by a query, or find the neighbours of a stored item (--vector-of ID)."""
     store, collection = _where(ctx, store, collection)
     from nearspace.store.filters import parse_cli_filter
 
+    if (query is None) == (vector_of is None):
+        raise _fail("give a query, or --vector-of ID (not both)")
+    if vector_of is not None and mode not in ("hybrid", "dense"):  # hybrid is only the default here
+        raise _fail(f"--vector-of searches by the stored vector (dense); --mode {mode} does not apply")
     filters = [parse_cli_filter(w) for w in where or []]
     where_obj = None if not filters else filters[0] if len(filters) == 1 else {"$and": filters}
     modes = ["keyword", "dense", "hybrid"] if mode == "all" else [mode]
     with _open(store, precision) as opened:
         target = opened.get_collection(collection)
-        results = {m: target.search(query, k=k, mode=m, where=where_obj) for m in modes}
+        if vector_of is not None:
+            # one more than asked, so k remain when the item itself (usually first) is dropped
+            hits = target.search(vector=target.vector_of(vector_of), k=k + 1, where=where_obj)
+            mode, modes, query = "dense", ["dense"], f"neighbours of {vector_of}"
+            results = {"dense": [h for h in hits if h.id != vector_of][:k]}
+            for rank, hit in enumerate(results["dense"], start=1):  # ranks among the neighbours
+                hit.ranks["dense"] = rank
+        else:
+            own = getattr(target, "vectors_only", False)
+            if own and mode != "keyword":
+                raise _fail(f"collection {collection!r} holds your own vectors, with no model to encode a query: "
+                            "find neighbours of a stored item with --vector-of ID, or use --mode keyword "
+                            "over stored texts")
+            results = {m: target.search(query, k=k, mode=m, where=where_obj) for m in modes}
+            if own and not any(results.values()) and not _has_keywords(target):
+                raise _fail(f"collection {collection!r} holds your own vectors without text: there is nothing "
+                            "to search by keyword; find neighbours of a stored item with --vector-of ID")
     if as_json:
         payload = {m: [r.to_dict() for r in rs] for m, rs in results.items()}
         typer.echo(json.dumps(payload if mode == "all" else payload[mode], ensure_ascii=False, indent=2))
         return
     _print_results(query, results)
+
+
+def _has_keywords(collection) -> bool:
+    """Whether any stored title or text holds a searchable word."""
+    from nearspace.search.bm25 import keyword_index
+
+    words = keyword_index(collection.data)
+    words.refresh()
+    return bool(words.vocab)
 
 
 def _snippet(text: str, limit: int) -> str:
@@ -240,7 +329,14 @@ def _cell(result) -> str:
 
     head = f"[bold]{escape(_snippet(result.title, 60))}[/]\n" if result.title else ""
     return (f"{head}{escape(result.id)} [dim]({result.score:.3f})[/]\n"
-            f"[dim]{escape(_snippet(result.text, 90))}[/]")
+            f"[dim]{escape(_snippet(_shown_text(result), 90))}[/]")
+
+
+def _shown_text(result) -> str:
+    """The text, or for an item of your own vectors without text its metadata."""
+    if result.text.strip() or not result.metadata:
+        return result.text
+    return json.dumps(result.metadata, ensure_ascii=False)
 
 
 def _print_results(query: str, results: dict) -> None:
@@ -267,7 +363,7 @@ def _print_results(query: str, results: dict) -> None:
         table.add_column(column, overflow="fold", max_width=70 if column == "text" else None)
     for i, r in enumerate(rs, start=1):
         ranks = " ".join(f"{m}:{rank if rank is not None else '-'}" for m, rank in r.ranks.items())
-        snippet = (f"[bold]{escape(r.title)}[/] " if r.title else "") + escape(_snippet(r.text, 200))
+        snippet = (f"[bold]{escape(r.title)}[/] " if r.title else "") + escape(_snippet(_shown_text(r), 200))
         table.add_row(str(i), escape(r.id), f"{r.score:.4f}", ranks, snippet)
     out.print(table)
     if not rs:

@@ -112,13 +112,15 @@ def export_parquet(collection: "Collection", path: str | Path) -> int:
 
 
 # -- reading ---------------------------------------------------------------------------------
-def read_parquet(path: str | Path, *, allow_empty: bool | None = None) -> tuple[list[Document], np.ndarray | None, dict[str, Any]]:
-    """Documents from a Parquet file, its vectors when it has a ``vector`` column, and the
-    ``nearspace`` schema metadata (empty for files written by other tools).
+def read_parquet(path: str | Path, *, allow_empty: bool | None = None,
+                 vector_column: str = "vector") -> tuple[list[Document], np.ndarray | None, dict[str, Any]]:
+    """Documents from a Parquet file, its vectors when it has a ``vector`` column (or
+    ``vector_column``), and the ``nearspace`` schema metadata (empty for files written by other tools).
 
-    Needs ``id`` (or ``_id``) and ``text`` columns; ``title`` and ``metadata`` (a JSON object
-    as text, or a struct) are optional. Every row is validated like a JSONL record; an empty
-    text is allowed (``allow_empty``, default: when the file has vectors) for vector-only rows.
+    Needs ``id`` (or ``_id``) and ``text`` columns (``text`` may be absent when the file has
+    vectors); ``title`` and ``metadata`` (a JSON object as text, or a struct) are optional.
+    Every row is validated like a JSONL record; an empty text is allowed (``allow_empty``,
+    default: when the file has vectors) for vector-only rows.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -134,14 +136,15 @@ def read_parquet(path: str | Path, *, allow_empty: bool | None = None) -> tuple[
     info = json.loads(raw_info) if raw_info else {}
     names = table.column_names
     id_col = "id" if "id" in names else "_id" if "_id" in names else None
-    if id_col is None or "text" not in names:
+    if id_col is None or ("text" not in names and vector_column not in names):
         raise InputError(f"{path}: a Parquet file to index needs 'id' and 'text' columns (has: {', '.join(names)})")
-    ids = table.column(id_col).to_pylist()
-    texts = table.column("text").to_pylist()
+    # integer ids (common in files from other tools) become strings, as in JSONL records
+    ids = [str(x) if isinstance(x, int) and not isinstance(x, bool) else x for x in table.column(id_col).to_pylist()]
+    texts = table.column("text").to_pylist() if "text" in names else [""] * len(ids)  # vectors-only rows
     titles = table.column("title").to_pylist() if "title" in names else [""] * len(ids)
     metas = table.column("metadata").to_pylist() if "metadata" in names else [None] * len(ids)
     if allow_empty is None:
-        allow_empty = "vector" in names
+        allow_empty = vector_column in names
     docs = []
     for i, (doc_id, text, title, meta) in enumerate(zip(ids, texts, titles, metas)):
         where = f"{path} row {i}"
@@ -153,8 +156,8 @@ def read_parquet(path: str | Path, *, allow_empty: bool | None = None) -> tuple[
         text = "" if text is None and allow_empty else text
         docs.append(validate_document(doc_id, text, meta, title or "", where=where, allow_empty=allow_empty))
     vectors = None
-    if "vector" in names:
-        column = table.column("vector").combine_chunks()
+    if vector_column in names:
+        column = table.column(vector_column).combine_chunks()
         if column.null_count:
             raise InputError(f"{path}: the vector column has {column.null_count} empty row(s)")
         width = column.type.list_size if pa.types.is_fixed_size_list(column.type) else None

@@ -117,6 +117,128 @@ def reopen(kind: str, prefix: str, qpath: str) -> tuple[float, float, float]:
     return open_s, total_s, rss_mb
 
 
+STORE_REOPEN = r"""
+import sys, time, numpy as np
+def rss():
+    return int(open('/proc/self/statm').read().split()[1]) * 4096
+path, qpath = sys.argv[1], sys.argv[2]
+q = np.load(qpath)
+from nearspace.api import Store; import hnswlib
+base = rss(); t = time.perf_counter()
+store = Store(path); coll = store.collection("scale"); t_open = time.perf_counter() - t
+hits = coll.search(vector=q, k=10)
+total = time.perf_counter() - t
+assert len(hits) == 10
+print(f"{t_open} {total} {(rss() - base) / 2**20}")
+"""
+
+
+def load_avg() -> str:
+    return open("/proc/loadavg").read().split()[0]
+
+
+def store_level(args, X, Q, truth, ref: dict, out: dict) -> None:
+    """The same vectors through nearspace's Store/Collection end to end (SQLite + derived files)."""
+    import os
+
+    from nearspace.api import Store
+
+    n, dim = X.shape
+    work = Path(tempfile.mkdtemp(prefix="ns-scale-store-"))
+    path = work / "s.db"
+    ids = [f"d{i}" for i in range(n)]
+    # 10 categories (a 10% equality filter) and a price spread over 1000 values (8% range), per row
+    metas = [{"cat": f"c{i % 10}", "price": int((i * 7919) % 1000)} for i in range(n)]
+    res: dict = {"index": args.store_index}
+    print(f"-- store level: nearspace Store/Collection, index={args.store_index} (load average {load_avg()})")
+    store = Store(path)
+    coll = store.collection("scale", dim=dim, index=args.store_index)
+    t = time.perf_counter()
+    coll.upsert(ids=ids, vectors=X, metadatas=metas, batch_size=args.store_batch, show_progress=False)
+    ingest = time.perf_counter() - t
+    t = time.perf_counter()
+    first = coll.search(vector=Q[0], k=10)
+    build = time.perf_counter() - t
+    assert len(first) == 10
+    t = time.perf_counter()
+    coll.flush()
+    flush = time.perf_counter() - t
+    raw_ingest = n / ref["raw_build_s"]
+    print(f"store ingest committed {n / ingest:9,.0f} rows/s ({ingest:.1f} s, batches of {args.store_batch})   "
+          f"raw hnswlib add {raw_ingest:9,.0f} rows/s   ratio {ratio(n / ingest, raw_ingest)}   (load {load_avg()})")
+    print(f"store index build (first search after ingest) {build:.1f} s   raw hnswlib build {ref['raw_build_s']:.1f} s   "
+          f"ratio {ratio(build, ref['raw_build_s'])}   ingest+build {n / (ingest + build):,.0f} rows/s; flush {flush:.1f} s "
+          f"(load {load_avg()})")
+    res.update(ingest_rows_s=n / ingest, build_s=build, flush_s=flush)
+    row_of = {f"d{i}": i for i in range(n)}
+    found = [[row_of[h.id] for h in coll.search(vector=q, k=10)] for q in Q]
+    p50 = p50_ms(lambda q: coll.search(vector=q, k=10), Q)
+    rec = recall_at(found, truth)
+    print(f"store query p50 {p50:6.2f} ms (recall@10 {rec:.3f})   raw hnswlib {ref['raw_query_p50_ms']:6.2f} ms   "
+          f"ratio {ratio(p50, ref['raw_query_p50_ms'])}" + (f"   faiss {ref['faiss_query_p50_ms']:.2f} ms ratio "
+          f"{ratio(p50, ref['faiss_query_p50_ms'])}" if "faiss_query_p50_ms" in ref else "") + f"   (load {load_avg()})")
+    res.update(query_p50_ms=p50, recall=rec)
+    cats = np.array([i % 10 for i in range(n)])
+    prices = np.array([m["price"] for m in metas])
+    fq = Q[: min(100, len(Q))]
+    for label, where, subset in (("10% equality", {"cat": "c3"}, np.flatnonzero(cats == 3)),
+                                 ("8% range", {"price": {"$gte": 500, "$lt": 580}},
+                                  np.flatnonzero((prices >= 500) & (prices < 580)))):
+        ftruth = exact_truth(X, fq, 10, subset)
+        got = [[row_of[h.id] for h in coll.search(vector=q, k=10, where=where)] for q in fq]
+        short = sum(len(g) < 10 for g in got)
+        fp50 = p50_ms(lambda q: coll.search(vector=q, k=10, where=where), fq)
+        rp = ref.get(f"raw_filtered_{label}")
+        print(f"store filtered {label:13s} p50 {fp50:6.2f} ms (recall {recall_at(got, ftruth):.3f}, short {short})"
+              + (f"   raw hnswlib+filter {rp:6.2f} ms   ratio {ratio(fp50, rp)}" if rp else "") + f"   (load {load_avg()})")
+        res[f"filtered_{label}"] = {"p50_ms": fp50, "short": short, "recall": recall_at(got, ftruth)}
+    np.save(work / "q.npy", Q[1])
+    store.close()
+    runs = []
+    for _ in range(3):  # a fresh process each time: open + first query, and RSS above the imports
+        proc = subprocess.run([PYTHON, "-c", STORE_REOPEN, str(path), str(work / "q.npy")],
+                              capture_output=True, text=True, check=True)
+        runs.append(tuple(map(float, proc.stdout.split())))
+    o_open, o_total, o_rss = sorted(runs, key=lambda r: r[1])[1]  # the median run
+    print(f"store reopen open {o_open:.3f} s + first query = {o_total:.3f} s (median of 3), +{o_rss:.0f} MB RSS   "
+          f"raw hnswlib {ref['raw_reopen_total_s']:.3f} s, +{ref['raw_reopen_rss_mb']:.0f} MB   "
+          f"ratio {ratio(o_total, ref['raw_reopen_total_s'])}   (load {load_avg()})")
+    res.update(reopen_open_s=o_open, reopen_total_s=o_total, reopen_rss_mb=o_rss)
+    files = lambda: [p for p in [path, Path(f"{path}-wal")] + list((work / "s.db.ann").rglob("*")) if p.is_file()]
+    disk = dir_bytes(files())
+    sqlite_disk = dir_bytes([path, Path(f"{path}-wal")])
+    store = Store(path)
+    coll = store.collection("scale")
+    coll.search(vector=Q[0], k=10)
+    gone = [f"d{i}" for i in np.random.default_rng(args.seed + 2).choice(n, n // 10, replace=False)]
+    t = time.perf_counter()
+    coll.delete(gone)
+    delete = time.perf_counter() - t
+    t = time.perf_counter()
+    after = coll.search(vector=Q[0], k=10)
+    catch_up = time.perf_counter() - t
+    assert not set(h.id for h in after) & set(gone)
+    print(f"store delete 10% ({len(gone):,} rows) committed {delete:.3f} s + next search {catch_up:.3f} s   "
+          f"raw hnswlib mark_deleted {ref['raw_delete_s']:.3f} s   ratio {ratio(delete + catch_up, ref['raw_delete_s'])}   "
+          f"(load {load_avg()})")
+    coll.flush()
+    before_compact = dir_bytes(files())
+    t = time.perf_counter()
+    store.compact()
+    compact = time.perf_counter() - t
+    after_compact = dir_bytes(files())
+    print(f"store disk {disk / 1e6:.0f} MB (SQLite {sqlite_disk / 1e6:.0f} MB + derived {(disk - sqlite_disk) / 1e6:.0f} MB)   "
+          f"after delete+flush {before_compact / 1e6:.0f} MB, after compact {after_compact / 1e6:.0f} MB ({compact:.1f} s)   "
+          f"raw hnswlib file {ref['raw_disk_bytes'] / 1e6:.0f} MB   ratio {ratio(disk, ref['raw_disk_bytes'])}")
+    res.update(delete_s=delete, delete_catch_up_s=catch_up, disk_bytes=disk, sqlite_bytes=sqlite_disk,
+               disk_after_delete=before_compact, disk_after_compact=after_compact, load_avg=load_avg())
+    out["store"] = res
+    store.close()
+    import shutil
+
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=100_000)
@@ -128,6 +250,9 @@ def main(argv=None) -> int:
     parser.add_argument("--no-faiss", action="store_true")
     parser.add_argument("--skip-quantised", action="store_true")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--store-index", default="auto", help="the store's index option (auto|exact|hnsw|int8|binary)")
+    parser.add_argument("--store-batch", type=int, default=256, help="upsert batch size (one transaction each)")
+    parser.add_argument("--no-store", action="store_true", help="skip the store-level section")
     args = parser.parse_args(argv)
 
     import hnswlib
@@ -136,7 +261,8 @@ def main(argv=None) -> int:
     X, Q, note = data(args)
     n, dim = X.shape
     rows = np.arange(n, dtype=np.int64)
-    print(f"DATA: {note}; {len(Q)} queries. CPU shared with other agents: timings are pessimistic.")
+    print(f"DATA: {note}; {len(Q)} queries. CPU shared with other agents (load average {load_avg()} at start): "
+          "timings are pessimistic.")
     truth = exact_truth(X, Q, 10)
     out: dict = {"n": n, "data": note}
     work = Path(tempfile.mkdtemp(prefix="ns-scale-"))
@@ -215,6 +341,7 @@ def main(argv=None) -> int:
         print(f"filtered     {label:13s} nearspace {o:6.2f} ms (recall {recall_at(found_o, ftruth):.3f}, short {short})   "
               f"raw hnswlib+filter {r:6.2f} ms (recall {recall_at(found_r, ftruth):.3f})   ratio {ratio(o, r)}")
         out[f"filtered_{label}"] = {"p50_ms": o, "raw_p50_ms": r, "recall": recall_at(found_o, ftruth), "short": short}
+        out[f"raw_filtered_{label}"] = r
 
     # -- reopen -----------------------------------------------------------------------------
     o_open, o_total, o_rss = reopen("ours", str(work / "hnsw"), str(work / "q.npy"))
@@ -239,6 +366,9 @@ def main(argv=None) -> int:
     raw_del = time.perf_counter() - t
     print(f"delete 10%   nearspace {our_del:.3f} s   raw hnswlib mark_deleted {raw_del:.3f} s   ratio {ratio(our_del, raw_del)}")
     out.update(delete_s=our_del, raw_delete_s=raw_del)
+
+    if not args.no_store:
+        store_level(args, X, Q, truth, out, out)
 
     # -- exact and quantised ----------------------------------------------------------------
     if not args.skip_quantised:

@@ -212,7 +212,13 @@ class RowTable:
         """Slots to score: None means every slot below ``used`` (dead ones masked by the caller)."""
         if allowed is None:
             return None
-        return np.sort(self.slots_of(np.unique(as_rows(allowed))))
+        allowed = as_rows(allowed)
+        if len(allowed) > 1 and not (allowed[1:] > allowed[:-1]).all():  # callers usually pass sorted sets
+            allowed = np.unique(allowed)
+        slots = self.slots_of(allowed)
+        if len(slots) > 1 and not (slots[1:] > slots[:-1]).all():
+            slots = np.sort(slots)
+        return slots
 
 
 def _grown(array: np.ndarray, capacity: int) -> np.ndarray:

@@ -11,7 +11,10 @@ scans per 384-d vector: int8 = 384 code bytes + a 4-byte scale (388 B); binary =
   (embedding models have a common offset that would otherwise set most bits alike);
   approximate score = -Hamming distance (XOR + popcount on 64-bit words).
 
-``rescore`` sets the pool to ``max(rescore * k, min_pool)``.
+``rescore`` sets the pool to ``max(rescore * k, min_pool)``. A caller that already keeps the float
+vectors (the store's memory-mapped vector file) creates the backend with ``float_copy=False``
+and hands its ``ExactBackend`` to :meth:`attach_flat`: the pool is then rescored from it, and
+neither memory nor disk holds a second float copy.
 """
 from __future__ import annotations
 
@@ -31,8 +34,10 @@ class _Quantised(RowTable):
     default_min_pool = 32
 
     def __init__(self, dim: int, metric: str = "cosine", *, rescore: int | None = None,
-                 min_pool: int | None = None) -> None:
+                 min_pool: int | None = None, float_copy: bool = True) -> None:
         super().__init__()
+        self.float_copy = bool(float_copy)
+        self.flat = None  # the caller's ExactBackend when float_copy is False
         self.dim, self.metric = int(dim), check_metric(metric, ("cosine", "ip"))
         self.rescore = int(rescore or self.default_rescore)
         self.min_pool = int(min_pool or self.default_min_pool)
@@ -59,8 +64,20 @@ class _Quantised(RowTable):
         raise NotImplementedError
 
     # shared ------------------------------------------------------------------------------
+    def attach_flat(self, flat) -> None:
+        """Rescore from ``flat`` (an ExactBackend holding the same rows, kept in step by the caller)."""
+        if self.float_copy:
+            raise ValueError("this backend keeps its own float copy")
+        self.flat = flat
+
+    def _floats(self, slots: np.ndarray) -> np.ndarray:
+        if self.float_copy:
+            return np.asarray(self.floats[slots])
+        return self.flat.get(self.slot_rows[slots])
+
     def _resize(self, capacity: int) -> None:
-        for name, array in list(self._code_arrays().items()) + [("floats", self.floats)]:
+        extra = [("floats", self.floats)] if self.float_copy else []
+        for name, array in list(self._code_arrays().items()) + extra:
             grown = np.zeros((capacity,) + array.shape[1:], dtype=array.dtype)
             grown[:self.used] = array[:self.used]
             if name == "floats":
@@ -70,7 +87,8 @@ class _Quantised(RowTable):
 
     def _take(self, slots: np.ndarray) -> None:
         self._set_code_arrays({name: np.ascontiguousarray(a[slots]) for name, a in self._code_arrays().items()})
-        self.floats = np.ascontiguousarray(self.floats[slots])
+        if self.float_copy:
+            self.floats = np.ascontiguousarray(self.floats[slots])
 
     def add(self, rows: Any, vectors: Any) -> None:
         rows = as_rows(rows)
@@ -78,7 +96,8 @@ class _Quantised(RowTable):
         if self.metric == "cosine":
             vectors = normalise(vectors)
         slots = self._append_slots(rows)
-        self.floats[slots] = vectors
+        if self.float_copy:
+            self.floats[slots] = vectors
         self._encode(vectors, slots)
 
     def remove(self, rows: Any) -> int:
@@ -115,19 +134,21 @@ class _Quantised(RowTable):
             cand_slots = candidates if slots is None else slots[candidates]
             # float rescoring of the pool (sorted slots read the memory map in file order)
             cand_slots = np.sort(cand_slots)
-            exact = score_one(np.asarray(self.floats[cand_slots]), query)
+            exact = score_one(self._floats(cand_slots), query)
             best = top_k(exact, k)
             out.append((self.slot_rows[cand_slots[best]], exact[best]))
         return pack_results(out)
 
     def save(self, prefix: str | Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         live = np.flatnonzero(self.alive[:self.used])
-        parts = {"rows.npy": save_npy(self.slot_rows[live]), "floats.npy": save_npy(self.floats[live])}
+        parts = {"rows.npy": save_npy(self.slot_rows[live])}
+        if self.float_copy:
+            parts["floats.npy"] = save_npy(self.floats[live])
         for name, array in self._code_arrays().items():
             parts[f"{name}.npy"] = save_npy(array[live])
         for name, array in self._global_arrays().items():
             parts[f"{name}.npy"] = save_npy(array)
-        options = {"rescore": self.rescore, "min_pool": self.min_pool}
+        options = {"rescore": self.rescore, "min_pool": self.min_pool, "float_copy": self.float_copy}
         return write_envelope(prefix, self.kind, self.dim, self.metric, parts, count=len(live),
                               options=options, extra=extra)
 
@@ -138,22 +159,26 @@ class _Quantised(RowTable):
         paths = verify_files(prefix, header, full=full_check)
         backend = cls(header["dim"], header["metric"], **(header.get("options") or {}))
         rows = load_npy(paths["rows.npy"], mmap=False)
-        floats = load_npy(paths["floats.npy"], mmap=mmap)
-        if floats.shape != (len(rows), backend.dim):
+        floats = load_npy(paths["floats.npy"], mmap=mmap) if backend.float_copy else None
+        if floats is not None and floats.shape != (len(rows), backend.dim):
             raise IndexFileError(f"index {prefix}: float vectors have shape {floats.shape}, "
                                  f"expected ({len(rows)}, {backend.dim})")
         arrays = {name[:-4]: load_npy(path, mmap=False) for name, path in paths.items()
                   if name not in ("rows.npy", "floats.npy")}
         backend._set_code_arrays(arrays)
+        for name, array in backend._code_arrays().items():
+            if len(array) != len(rows):
+                raise IndexFileError(f"index {prefix}: {name} holds {len(array)} entries, rows {len(rows)}")
         backend._init_slots(rows)
-        backend.floats = floats
+        if floats is not None:
+            backend.floats = floats
         return backend
 
     def stats(self) -> dict[str, Any]:
         return {"kind": self.kind, "count": len(self), "dim": self.dim, "metric": self.metric,
                 "bytes_per_vector": self.code_bytes_per_vector(), "rescore_bytes_per_vector": 4 * self.dim,
                 "rescore": self.rescore, "min_pool": self.min_pool,
-                "floats_memory_mapped": isinstance(self.floats, np.memmap)}
+                "floats_memory_mapped": isinstance(self.floats, np.memmap) if self.float_copy else None}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(dim={self.dim}, metric={self.metric!r}, count={len(self)})"

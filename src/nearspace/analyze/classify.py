@@ -341,6 +341,7 @@ def fit_collection(collection, *, method: str = "logreg", label_field: str = "la
         arrays = {}
         meta.update(k=k, loo_accuracy=loo)
     else:
+        _refuse_zero_shot(collection)
         arrays = {"labels": zero_shot_vectors(collection.encoder, classes, descriptions).astype(np.float32)}
         meta.update(descriptions={c: d for c, d in (descriptions or {}).items() if c in counts})
     meta["fit_s"] = time.perf_counter() - started
@@ -353,6 +354,7 @@ def fit_collection(collection, *, method: str = "logreg", label_field: str = "la
 def zero_shot_classifier(collection, labels: Sequence[str], descriptions: Mapping[str, str] | None = None,
                          *, save: bool = True) -> Classifier:
     """A zero-shot classifier from label names alone (no labelled documents needed)."""
+    _refuse_zero_shot(collection)
     classes = sorted(dict.fromkeys(str(label) for label in labels if str(label).strip()))
     if len(classes) < 2:
         raise InputError("zero-shot classification needs at least 2 labels")
@@ -365,6 +367,12 @@ def zero_shot_classifier(collection, labels: Sequence[str], descriptions: Mappin
     return clf
 
 
+def _refuse_zero_shot(collection) -> None:
+    if _own_vectors(collection):
+        raise InputError(f"zero-shot embeds the label names with a model, and collection {collection.name!r} holds "
+                         "your own vectors without one: label some items and use logreg or knn")
+
+
 def load_classifier(collection) -> Classifier:
     stored = collection.data.get_artifact(ARTIFACT)
     if stored is None:
@@ -372,14 +380,40 @@ def load_classifier(collection) -> Classifier:
     return Classifier.from_bytes(*stored)
 
 
+def _own_vectors(collection) -> bool:
+    return bool(getattr(collection, "vectors_only", False))
+
+
 def predict(collection, texts: Sequence[str], *, top: int = 3, classifier: Classifier | None = None) -> list[Prediction]:
     """Label ``texts`` with the collection's stored classifier (encoded with its encoder)."""
     texts = list(texts)
     if not texts or any(not isinstance(t, str) or not t.strip() for t in texts):
         raise InputError("give at least one non-empty text to classify")
+    if _own_vectors(collection):
+        raise InputError(f"collection {collection.name!r} holds your own vectors, with no model to encode texts: "
+                         "classify stored items by id instead (predict_ids, or `classify predict --id ID`)")
     clf = classifier or load_classifier(collection)
     vectors = collection.encoder.encode(texts, show_progress=False)
-    scores = clf.scores(vectors, collection)
+    return _predictions(clf, texts, clf.scores(vectors, collection), top)
+
+
+def predict_ids(collection, ids: Sequence[str], *, top: int = 3,
+                classifier: Classifier | None = None) -> list[Prediction]:
+    """Label stored items by their stored vectors (no model needed: works on your own vectors);
+    each prediction's ``text`` is the item's id."""
+    ids = list(dict.fromkeys(ids))
+    if not ids:
+        raise InputError("give at least one stored id to classify")
+    found = collection.vectors_of(ids)
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise InputError(f"{len(missing)} id(s) are not stored in {collection.name!r}, e.g. {missing[0]!r}")
+    clf = classifier or load_classifier(collection)
+    vectors = np.vstack([found[i] for i in ids]).astype(np.float32)
+    return _predictions(clf, ids, clf.scores(vectors, collection), top)
+
+
+def _predictions(clf: Classifier, texts: Sequence[str], scores: np.ndarray, top: int) -> list[Prediction]:
     out = []
     for text, row in zip(texts, scores):
         order = np.argsort(-row)[:max(1, top)]

@@ -90,6 +90,32 @@ def distinctive_terms(texts: Sequence[str], labels: Sequence[int], *, top: int =
     return out
 
 
+def distinctive_values(metadatas: Sequence[dict[str, Any]], labels: Sequence[int], *,
+                       top: int = 8) -> dict[int, list[str]]:
+    """Clusters of items without text (your own vectors) named by metadata instead: the same
+    c-TF-IDF over ``key=value`` tokens (each element of a list value counts), so a cluster of
+    comedies reads ``genres=Comedy``."""
+    groups = sorted(set(labels))
+    counts: dict[int, Counter] = {g: Counter() for g in groups}
+    for meta, label in zip(metadatas, labels):
+        for key, value in (meta or {}).items():
+            for v in value if isinstance(value, list) else [value]:
+                if isinstance(v, (str, int, bool)) and not isinstance(v, float) and str(v).strip():
+                    counts[label][f"{key}={v}"] += 1
+    total = Counter()
+    for c in counts.values():
+        total.update(c)
+    if not total:
+        return {g: [] for g in groups}
+    mean_size = np.mean([sum(c.values()) for c in counts.values()]) or 1.0
+    out = {}
+    for g, c in counts.items():
+        size = max(sum(c.values()), 1)
+        scored = sorted(c, key=lambda t: (-(c[t] / size) * np.log(1 + mean_size / total[t]), t))
+        out[g] = scored[:top]
+    return out
+
+
 def suggest_k(vectors: np.ndarray, *, k_min: int = 2, k_max: int | None = None, seed: int = 0,
               sample: int = 3000) -> tuple[int, dict[int, float]]:
     """The k in ``k_min..k_max`` with the best silhouette (cosine); scores by k."""
@@ -123,8 +149,9 @@ def _kmeans(vectors: np.ndarray, k: int, seed: int) -> np.ndarray:
 
 def cluster_vectors(vectors: np.ndarray, texts: Sequence[str], ids: Sequence[str], *, method: str = "kmeans",
                     k: int | None = None, min_cluster_size: int | None = None, seed: int = 0,
-                    top_terms: int = 8) -> Clustering:
-    """Cluster unit vectors and name each cluster by its distinctive terms."""
+                    top_terms: int = 8, metadatas: Sequence[dict[str, Any]] | None = None) -> Clustering:
+    """Cluster unit vectors and name each cluster by its distinctive terms (by distinctive
+    metadata values when the texts hold no words, as for your own vectors)."""
     if method not in METHODS:
         raise InputError(f"unknown clustering method {method!r}; choose from {', '.join(METHODS)}")
     n = len(vectors)
@@ -154,6 +181,8 @@ def cluster_vectors(vectors: np.ndarray, texts: Sequence[str], ids: Sequence[str
     if method == "kmeans" or (labels >= 0).any():
         params["silhouette"] = _silhouette(vectors, labels, seed)
     terms = distinctive_terms(list(texts), labels.tolist(), top=top_terms)
+    if metadatas is not None and not any(terms.values()):
+        terms = distinctive_values(metadatas, labels.tolist(), top=top_terms)
     clusters = []
     for cid, size in sorted(Counter(labels.tolist()).items(), key=lambda kv: (kv[0] == NOISE, -kv[1])):
         members = np.flatnonzero(labels == cid)
@@ -194,7 +223,7 @@ def cluster_collection(collection, *, method: str = "kmeans", k: int | None = No
     """Cluster a collection's stored vectors; with ``save`` store the result with it."""
     view = view or load_collection(collection)
     result = cluster_vectors(view.vectors, view.full_texts(), view.ids, method=method, k=k,
-                             min_cluster_size=min_cluster_size, seed=seed)
+                             min_cluster_size=min_cluster_size, seed=seed, metadatas=view.metadatas)
     result.seq = view.seq
     if save:
         payload = json.dumps({"ids": result.ids, "labels": result.labels}).encode()

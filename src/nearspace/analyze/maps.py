@@ -126,7 +126,10 @@ def build_map(collection, *, method: str = "pca", color_by: str = "cluster", tit
             values = [None if v is None else float(v) for v in raw]
         else:
             categories, legend = categorical([v if not isinstance(v, (list, dict)) else json.dumps(v) for v in raw])
-    return MapData(view.ids, [f"{t}\n{x}" if t else x for t, x in zip(view.titles, view.texts)], xy, color_by,
+    # an item of your own vectors has no text: its hover shows the metadata instead
+    texts = [(f"{t}\n{x}" if t else x) if (t or x).strip() else (json.dumps(m, ensure_ascii=False) if m else "")
+             for t, x, m in zip(view.titles, view.texts, view.metadatas)]
+    return MapData(view.ids, texts, xy, color_by,
                    categories, legend, values, title or f"{view.name}: {len(view)} documents", method.upper())
 
 

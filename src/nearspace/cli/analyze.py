@@ -108,19 +108,25 @@ def classify_predict(ctx: typer.Context, texts: Optional[List[str]] = typer.Argu
                      file: Optional[Path] = typer.Option(None, "--file", "-f",
                                                          help="JSON Lines with a 'text' field, or plain text (one per line)."),
                      top: int = typer.Option(3, "--top", min=1, help="Best labels to show per text."),
+                     ids: Optional[List[str]] = typer.Option(None, "--id", help="Label this stored item by its "
+                                                                                "stored vector (repeat; works on "
+                                                                                "your own vectors)."),
                      as_json: bool = JsonOpt, store: Optional[Path] = StoreOpt,
                      collection: Optional[str] = CollectionOpt, precision: str = PrecisionOpt) -> None:
-    """Label texts with the collection's stored classifier."""
-    from nearspace.analyze.classify import predict
+    """Label texts (or stored items, --id) with the collection's stored classifier."""
+    from nearspace.analyze.classify import predict, predict_ids
 
     store, collection = _where(ctx, store, collection)
     items = list(texts or [])
     if file is not None:
         items += _read_texts(file)
-    if not items:
-        raise InputError("give texts to classify, or --file")
+    if ids and items:
+        raise InputError("give texts (or --file), or stored ids with --id, not both")
+    if not items and not ids:
+        raise InputError("give texts to classify, --file, or --id ID of a stored item")
     with _open(store, precision) as opened:
-        predictions = predict(_existing(opened, collection), items, top=top)
+        target = _existing(opened, collection)
+        predictions = predict_ids(target, ids, top=top) if ids else predict(target, items, top=top)
     if as_json:
         _dump([p.to_dict() for p in predictions])
         return

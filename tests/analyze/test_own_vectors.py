@@ -143,8 +143,10 @@ def movielens_item_vectors(folder, dim: int = 24):
     M = np.zeros((ratings[:, 1].max() + 1, ratings[:, 0].max() + 1), dtype=np.float32)
     M[ratings[:, 1], ratings[:, 0]] = ratings[:, 2]
     M = M[1:, 1:]
-    u, s, _ = np.linalg.svd(M - M.mean(axis=1, keepdims=True), full_matrices=False)
-    V = (u[:, :dim] * s[:dim]).astype(np.float32)
+    from sklearn.utils.extmath import randomized_svd  # a full SVD is slow on a shared CPU
+
+    u, s, _ = randomized_svd(M - M.mean(axis=1, keepdims=True), dim, random_state=0)
+    V = (u * s).astype(np.float32)
     keep = np.linalg.norm(V, axis=1) > 0
     ids = [str(i + 1) for i in range(len(V))]
     return V[keep], [ids[i] for i in np.flatnonzero(keep)], [items[ids[i]] for i in np.flatnonzero(keep)]

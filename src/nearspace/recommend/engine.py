@@ -155,6 +155,9 @@ class Recommender:
         if items is not None:
             if len(items) == 0:
                 raise InputError("item side data is empty")
+            if getattr(collection, "vectors_only", False):  # nothing could encode the item texts
+                raise InputError(f"{self.items_name!r} holds your own item vectors: fit without item side data "
+                                 "(their metadata is stored with the vectors)")
             collection.upsert(ids=items.ids, texts=items.texts, titles=items.titles, metadatas=items.metadatas,
                               show_progress=show_progress)
         described = collection.data.hashes(interactions.item_ids)
@@ -204,7 +207,7 @@ class Recommender:
         data = self.store.db.collection(self.users_name, encoder=items_collection.data.encoder,
                                         dim=items_collection.data.dim, create=True)
         users = Collection(self.store, data, None)
-        titles = {d.id: (d.title or d.text[:60], d.metadata.get("genres") or [])
+        titles = {d.id: (d.title or d.text[:60] or str(d.metadata.get("title") or d.id), d.metadata.get("genres") or [])
                   for d in items_collection.data.get(fitted.item_ids) if d is not None}
         ids, texts, metas, vectors = [], [], [], []
         train = fitted.train
@@ -481,10 +484,10 @@ class Recommender:
             if picks:
                 for j in picks[position]:
                     source = state.catalogue[int(items[j])]  # type: ignore[index]
-                    reasons.append(Reason(source, docs[source].title if source in docs else "",
+                    reasons.append(Reason(source, _title(docs[source]) if source in docs else "",
                                           float(contributions[position][j])))
             cold = bool(i >= n_model or state.models.popularity[i] <= 0)
-            out.append(Recommendation(item, float(scores[i]), doc.title if doc else "",
+            out.append(Recommendation(item, float(scores[i]), _title(doc) if doc else "",
                                       dict(doc.metadata) if doc else {}, reasons, cold))
         return out
 
@@ -507,8 +510,14 @@ class Recommender:
         order = self._top_reasons(contributions, limit)
         ids = [state.catalogue[int(items[j])] for j in order]
         docs = self._docs(ids)
-        return [Reason(item, docs[item].title if item in docs else "", float(contributions[j]))
+        return [Reason(item, _title(docs[item]) if item in docs else "", float(contributions[j]))
                 for item, j in zip(ids, order)]
+
+
+def _title(doc: Any) -> str:
+    """An item's title; items of your own vectors may carry it in their metadata instead."""
+    meta_title = doc.metadata.get("title") if isinstance(doc.metadata, dict) else None
+    return doc.title or (meta_title if isinstance(meta_title, str) else "")
 
 
 def _rows_and_vectors(data: Any) -> tuple[dict[int, int], np.ndarray, dict[str, int]]:

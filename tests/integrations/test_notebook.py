@@ -116,6 +116,9 @@ def test_answer_html_links_sentences_to_passages(examples):
         assert sentence.text in text
     for passage in answer.passages:
         assert passage.citation in text
+    plain = repr(answer).splitlines()  # a terminal gets the question, the counts and the sentences
+    assert plain[0] == f"Answer({SEED_QUERY!r}: {len(answer.passages)} passages, {answer.tokens} tokens)"
+    assert plain[1:] == [f"  - {s.text} ({s.citation})" for s in answer.answer_sentences]
     marked = [t for t, _ in parsed.tags if t == "mark"]
     assert marked  # the answer sentences are highlighted inside their passages
     # two renderings never share anchors

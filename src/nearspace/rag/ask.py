@@ -62,6 +62,11 @@ class Answer:
             passage["parts"] = [{k: part[k] for k in ("start", "end", "citation")} for part in passage["parts"]]
         return out
 
+    def __repr__(self) -> str:  # the generated one would print every passage in full
+        lines = [f"Answer({self.question!r}: {len(self.passages)} passages, {self.tokens} tokens)"]
+        lines += [f"  - {s.text} ({s.citation})" for s in self.answer_sentences]
+        return "\n".join(lines)
+
     def _repr_html_(self) -> str:
         """Jupyter: answer sentences linked to their numbered passages, citations, highlights."""
         from nearspace.integrations.notebook import answer_html

@@ -48,11 +48,16 @@ try:
     refused = ""
 except nearspace.errors.InputError as exc:
     refused = str(exc)
+try:
+    rec.similar_items("not-a-film")
+    unknown = ""
+except nearspace.errors.InputError as exc:
+    unknown = str(exc)
 print(json.dumps({
     "models": fitted["models"], "described": fitted["described_items"], "users_collection": fitted["users_collection"],
     "comedies": [[r.id, r.title, r.metadata.get("genres")] for r in comedies],
     "similar": [[r.id, r.title, r.cold] for r in similar],
-    "user_text": users.get("1").text, "users_vectors_only": users.vectors_only, "refused": refused,
+    "user_text": users.get("1").text, "users_vectors_only": users.vectors_only, "refused": refused, "unknown": unknown,
     "heavy": sorted(m for m in ("torch", "sentence_transformers", "transformers", "onnxruntime") if m in sys.modules)}))
 """
 
@@ -71,3 +76,4 @@ def test_recommender_on_own_item_vectors(tmp_path):
     assert out["user_text"].startswith("Likes ") and "(19" in out["user_text"]  # titles from the metadata
     assert out["users_vectors_only"] and out["users_collection"] == "ml-users"
     assert "holds your own item vectors" in out["refused"]
+    assert "upsert its vector into 'ml-items'" in out["unknown"]

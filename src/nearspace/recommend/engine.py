@@ -411,8 +411,12 @@ class Recommender:
     def _item(self, state: _State, item: str) -> int:
         index = state.item_index.get(str(item))
         if index is None:
+            from nearspace.api import VECTORS_ONLY
+
+            how = (f"upsert its vector into {self.items_name!r}" if self._data().encoder == VECTORS_ONLY
+                   else "add it with item side data (fit --items)")
             raise InputError(f"unknown item {item!r} in recommender {self.name!r} ({len(state.item_index)} items); "
-                             f"add it with item side data (fit --items) to use it as a cold-start item")
+                             f"{how} to use it as a cold-start item")
         return index
 
     def _liked(self, state: _State, liked: Sequence[str] | Mapping[str, float | None]) -> tuple[np.ndarray, np.ndarray]:

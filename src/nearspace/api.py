@@ -357,8 +357,20 @@ class Collection:
                              "vector=..., or mode='keyword' over whatever texts were stored")
         chosen = _fusion_spec(fusion) if fusion is not None else dict(self.data.config().get("fusion") or {})
         embed = self._embed_query if use_adapter else self._embed_query_plain
-        return search(self.data, self.index, embed, query, k=k, mode=mode, where=where,
-                      weights=weights, fusion=chosen, diversity=diversity)
+        found = search(self.data, self.index, embed, query, k=k, mode=mode, where=where,
+                       weights=weights, fusion=chosen, diversity=diversity)
+        if self.vectors_only and not found and not self.has_words():
+            raise InputError(f"collection {self.name!r} holds your own vectors without text: there is nothing to "
+                             "search by keyword; search it with vector=...")
+        return found
+
+    def has_words(self) -> bool:
+        """Whether any stored title or text holds a word keyword search can match."""
+        from nearspace.search.bm25 import keyword_index
+
+        words = keyword_index(self.data)
+        words.refresh()
+        return bool(words.vocab)
 
     def ask(self, question: str, *, k: int = 5, budget: int = 1000, where: dict[str, Any] | None = None,
             generate: bool = False):

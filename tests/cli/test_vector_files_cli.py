@@ -120,6 +120,14 @@ def test_parquet_in_search_filter_delete_reopen(tmp_path):
         assert c.count() == 199
         top = c.search(vector=V[3], k=1)[0].id
         assert top != "p3" and top == f"p{int(np.argsort(-(unit(V) @ unit(V[3])))[1])}"
+    # exported and indexed again: the same vectors-only collection, bit for bit
+    run("--store", str(db), "export", "catalogue", str(tmp_path / "out.parquet"))
+    run("--store", str(tmp_path / "copy.db"), "-c", "copy", "index", str(tmp_path / "out.parquet"))
+    with nearspace.open_store(db) as a, nearspace.open_store(tmp_path / "copy.db") as b:
+        source, copy = a.get_collection("catalogue"), b.get_collection("copy")
+        assert copy.vectors_only and copy.count() == 199
+        assert copy.get("p8").metadata == source.get("p8").metadata
+        assert copy.vector_of("p8").tobytes() == source.vector_of("p8").tobytes()
     # a second file of another dimension into the same collection is refused, naming both
     pq.write_table(pa.table({"id": ["x"], "vector": pa.array([[1.0, 2.0]], pa.list_(pa.float32()))}),
                    tmp_path / "small.parquet")

@@ -141,6 +141,24 @@ def test_parquet_of_your_own_vectors(tmp_path):
         c = store.get_collection("movies")
         hits = c.search(vector=V[4], k=3, where={"genre": "drama", "year": {"$gte": 1990}})
         assert hits[0].id == "1004" and all(h.metadata["genre"] == "drama" for h in hits)
+        with pytest.raises(InputError, match="nothing to search by keyword"):
+            c.search("drama", mode="keyword")  # metadata is not text: keyword mode says so
+
+
+def test_parquet_with_text_and_own_vectors_keeps_the_text_for_keywords(tmp_path):
+    V = matrix(3, seed=4, dim=8)
+    path = tmp_path / "texts.parquet"
+    pq.write_table(pa.table({"id": ["a", "b", "c"], "title": ["Moon", "", ""],
+                             "text": ["the moon orbits the earth", "bread rises with yeast", ""],
+                             "vector": pa.array(list(V), pa.list_(pa.float32(), 8))}), path)
+    with nearspace.open_store(tmp_path / "s.db") as store:
+        index_vectors(store, "mixed", read_parquet_vectors(path))
+        c = store.get_collection("mixed")
+        assert c.vectors_only and c.get("a").title == "Moon"
+        assert [h.id for h in c.search("yeast", mode="keyword")] == ["b"]
+        assert c.search("nothing matches this", mode="keyword") == []  # there are words: just no hit
+        with pytest.raises(InputError, match="no model to encode|own vectors"):
+            c.search("yeast")  # hybrid needs a query vector
 
 
 def test_parquet_export_of_a_model_collection_is_not_taken_as_your_own(tmp_path):

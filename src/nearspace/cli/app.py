@@ -298,24 +298,15 @@ def search(ctx: typer.Context, query: Optional[str] = typer.Argument(None, help=
                 raise _fail(f"collection {collection!r} holds your own vectors, with no model to encode a query: "
                             "find neighbours of a stored item with --vector-of ID, or use --mode keyword "
                             "over stored texts")
-            results = {m: target.search(query, k=k, mode=m, where=where_obj) for m in modes}
-            if own and not any(results.values()) and not _has_keywords(target):
+            if own and not target.has_words():
                 raise _fail(f"collection {collection!r} holds your own vectors without text: there is nothing "
                             "to search by keyword; find neighbours of a stored item with --vector-of ID")
+            results = {m: target.search(query, k=k, mode=m, where=where_obj) for m in modes}
     if as_json:
         payload = {m: [r.to_dict() for r in rs] for m, rs in results.items()}
         typer.echo(json.dumps(payload if mode == "all" else payload[mode], ensure_ascii=False, indent=2))
         return
     _print_results(query, results)
-
-
-def _has_keywords(collection) -> bool:
-    """Whether any stored title or text holds a searchable word."""
-    from nearspace.search.bm25 import keyword_index
-
-    words = keyword_index(collection.data)
-    words.refresh()
-    return bool(words.vocab)
 
 
 def _snippet(text: str, limit: int) -> str:

@@ -272,5 +272,11 @@ def index_vectors(store: "Store", collection: str, items: VectorInput, *, batch_
     finally:
         if progress is not None:
             progress.stop()
-    target.flush()
+    if show_progress and progress_factory is None:  # the graph build can take longer than the writes
+        from rich.console import Console
+
+        with Console(stderr=True).status(f"building the vector index of {target.name}"):
+            target.flush()
+    else:
+        target.flush()
     return totals

@@ -186,3 +186,25 @@ def test_progress_bar_counts_every_row(tmp_path):
         index_vectors(store, "big", items, batch_size=100, show_progress=True, progress_factory=bar)
         assert store.get_collection("big").count() == 1000
     assert "vectors into big" in buffer.getvalue() and "1000/1000" in buffer.getvalue()
+
+
+@pytest.mark.parametrize("columns, vector_column, message", [
+    ({"vector": pa.array([["x", "y"], ["z", "w"]])}, None, "must hold lists of numbers"),
+    ({"emb": [1.0, 2.0]}, "emb", "must hold lists of numbers (one vector per row), not double"),
+    ({"vector": pa.array([[1.0, None], [2.0, 3.0]])}, None, "row 0 (id 'a'): the vector contains NaN"),
+    ({"vector": pa.array([[1.0, 2.0], [2.0, 3.0, 4.0]])}, None, "vectors have differing lengths"),
+    ({"vector": pa.array([[1.0, 2.0], None])}, None, "the vector column has 1 empty row"),
+])
+def test_bad_parquet_vector_files(tmp_path, columns, vector_column, message):
+    path = tmp_path / "bad.parquet"
+    pq.write_table(pa.table({"id": ["a", "b"], **columns}), path)
+    db = tmp_path / "s.db"
+    with nearspace.open_store(db) as store:
+        store.collection("own", dim=2).upsert(ids=["keep"], vectors=np.ones((1, 2)))
+    before = state(db)
+    with nearspace.open_store(db) as store:
+        with pytest.raises(InputError) as caught:
+            column = parquet_vector_column(path, vector_column)
+            index_vectors(store, "own", read_parquet_vectors(path, column))
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+    assert state(db) == before

@@ -73,14 +73,24 @@ def parquet_vector_column(path: str | Path, vector_column: str | None = None) ->
     if vector_column is not None:
         if vector_column not in schema.names:
             raise InputError(f"{path}: no column {vector_column!r} (has: {', '.join(schema.names)})")
+        _check_vector_type(path, vector_column, schema.field(vector_column).type)
         return vector_column
     info = json.loads((schema.metadata or {}).get(b"nearspace", b"{}") or b"{}")
     if info.get("encoder"):
         return None
     for name in VECTOR_COLUMNS:
         if name in schema.names and _is_list(schema.field(name).type):
+            _check_vector_type(path, name, schema.field(name).type)
             return name
     return None
+
+
+def _check_vector_type(path, name: str, kind) -> None:
+    import pyarrow as pa
+
+    if not _is_list(kind) or not (pa.types.is_floating(kind.value_type) or pa.types.is_integer(kind.value_type)):
+        raise InputError(f"{path}: column {name!r} must hold lists of numbers (one vector per row), "
+                         f"not {kind}")
 
 
 def _is_list(kind) -> bool:

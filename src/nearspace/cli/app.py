@@ -276,8 +276,10 @@ def search(ctx: typer.Context, query: Optional[str] = typer.Argument(None, help=
     store, collection = _where(ctx, store, collection)
     from nearspace.store.filters import parse_cli_filter
 
-    if (query is None) == (vector_of is None):
-        raise _fail("give a query, or --vector-of ID (not both)")
+    if query is None and vector_of is None:
+        raise _fail("give a query, or --vector-of ID for the neighbours of a stored item")
+    if query is not None and vector_of is not None:
+        raise _fail("give a query or --vector-of ID, not both")
     if vector_of is not None and mode not in ("hybrid", "dense"):  # hybrid is only the default here
         raise _fail(f"--vector-of searches by the stored vector (dense); --mode {mode} does not apply")
     filters = [parse_cli_filter(w) for w in where or []]

@@ -104,7 +104,7 @@ import contextlib, io, json, sys
 from nearspace.cli.app import app
 base = ["--store", {str(db)!r}, "-c", "points"]
 outputs = {{}}
-for args in (["cluster", "--json"], ["map", "--out", {str(out_map)!r}, "--color", "group"],
+for args in (["cluster", "--k", "6", "--json"], ["map", "--out", {str(out_map)!r}, "--color", "group"],
              ["classify", "fit", "--allow-unlabelled"], ["classify", "predict", "--id", "p1", "--id", "p61", "--json"],
              ["neighbors", "p2", "--json"], ["search", "--vector-of", "p2", "--json"]):
     printed = io.StringIO()
@@ -124,7 +124,7 @@ print(json.dumps({{"heavy": heavy, "outputs": outputs}}))
     assert out_map.exists()
     predicted = json.loads(report["outputs"]["classify predict"])
     assert [(p["text"], p["label"]) for p in predicted] == [("p1", "g0"), ("p61", "g1")]
-    assert json.loads(report["outputs"]["cluster --json"])["k"] == GROUPS
+    assert json.loads(report["outputs"]["cluster --k"])["k"] == GROUPS
     assert "p2" not in [r["id"] for r in json.loads(report["outputs"]["search --vector-of"])]
 
 

@@ -233,9 +233,11 @@ class Collection:
         return self._write(docs, vectors, replace=True, batch_size=batch_size, show_progress=show_progress)
 
     def write_documents(self, docs: Iterable[Document], *, batch_size: int = DEFAULT_BATCH,
-                        show_progress: bool | None = None, total: int | None = None) -> dict[str, int]:
-        """Upsert pre-validated ``Document`` objects (the ingest path)."""
-        return self._write(list(docs), None, replace=True, batch_size=batch_size, show_progress=show_progress)
+                        show_progress: bool | None = None, total: int | None = None,
+                        vectors: np.ndarray | None = None) -> dict[str, int]:
+        """Upsert pre-validated ``Document`` objects (the ingest path), with their own
+        ``vectors`` (row-aligned, distinct ids) or encoded."""
+        return self._write(list(docs), vectors, replace=True, batch_size=batch_size, show_progress=show_progress)
 
     def _write(self, docs: list[Document], vectors: np.ndarray | None, *, replace: bool,
                batch_size: int, show_progress: bool | None) -> dict[str, int]:

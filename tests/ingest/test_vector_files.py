@@ -135,7 +135,7 @@ def test_parquet_of_your_own_vectors(tmp_path):
                              "year": [1990 + i % 30 for i in range(120)]}), path)
     assert parquet_vector_column(path) == "embedding"
     items = read_parquet_vectors(path, "embedding")
-    assert items.ids[0] == "1000" and items.metadatas[4] == {"genre": "drama", "year": 1994}
+    assert items.ids[0] == "1000" and items.docs[4].metadata == {"genre": "drama", "year": 1994}
     with nearspace.open_store(tmp_path / "s.db") as store:
         index_vectors(store, "movies", items)
         c = store.get_collection("movies")

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from nearspace.errors import InputError, StoreError
+from nearspace.store.database import Document
 
 if TYPE_CHECKING:  # pragma: no cover
     from nearspace.api import Collection, Store
@@ -42,17 +43,19 @@ _RESERVED = {"id", "_id", "text", "title", "metadata"}
 
 @dataclass
 class VectorInput:
-    """Row-aligned items read from a vector file (``vectors`` may be a read-only memory map)."""
+    """Row-aligned, validated documents read from a vector file and their vectors (``vectors``
+    may be a read-only memory map)."""
 
     source: str
-    ids: list[str]
+    docs: list[Document]
     vectors: np.ndarray
-    metadatas: list[dict[str, Any]]
-    texts: list[str] | None = None
-    titles: list[str] | None = None
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.docs)
+
+    @property
+    def ids(self) -> list[str]:
+        return [d.id for d in self.docs]
 
     @property
     def dim(self) -> int:
@@ -112,17 +115,17 @@ def read_parquet_vectors(path: str | Path, vector_column: str = "vector") -> Vec
     schema = pq.read_schema(path)
     extra = [f.name for f in schema if f.name not in _RESERVED and f.name != vector_column
              and not _is_list(f.type)]
-    metadatas = [dict(d.metadata) for d in docs]
     if extra:  # plain columns (category, price, ...) are metadata fields, as a user means them
+        metadatas = [dict(d.metadata) for d in docs]
         columns = pq.read_table(path, columns=extra)
         for name in extra:
             for meta, value in zip(metadatas, columns.column(name).to_pylist()):
                 if value is not None:
                     meta.setdefault(name, value)
-        for i, (doc, meta) in enumerate(zip(docs, metadatas)):  # limits and JSON checks, with the row
-            validate_document(doc.id, "", meta, where=f"{path} row {i}", allow_empty=True)
-    return VectorInput(str(path), [d.id for d in docs], vectors, metadatas,
-                       [d.text for d in docs], [d.title for d in docs])
+        # limits and JSON checks again, naming the row
+        docs = [validate_document(d.id, d.text, meta, d.title, where=f"{path} row {i}", allow_empty=True)
+                for i, (d, meta) in enumerate(zip(docs, metadatas))]
+    return VectorInput(str(path), docs, vectors)
 
 
 def read_npy_vectors(path: str | Path, ids_path: str | Path, metadata_path: str | Path | None = None) -> VectorInput:
@@ -146,9 +149,9 @@ def read_npy_vectors(path: str | Path, ids_path: str | Path, metadata_path: str 
     metadatas: list[dict[str, Any]] = [{} for _ in ids]
     if metadata_path is not None:
         metadatas = _read_metadata(Path(metadata_path), ids)
-    for i, (doc_id, meta) in enumerate(zip(ids, metadatas)):
-        validate_document(doc_id, "", meta, where=f"{ids_path} line {i + 1}", allow_empty=True)
-    return VectorInput(str(path), ids, matrix, metadatas)
+    docs = [validate_document(doc_id, "", meta, where=f"{ids_path} line {i + 1}", allow_empty=True)
+            for i, (doc_id, meta) in enumerate(zip(ids, metadatas))]
+    return VectorInput(str(path), docs, matrix)
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -212,7 +215,8 @@ def check_vectors(items: VectorInput) -> None:
         raise InputError(f"{items.source}: no rows")
     if items.dim < 1:
         raise InputError(f"{items.source}: vectors have no components")
-    repeated = [doc_id for doc_id, n in Counter(items.ids).items() if n > 1]
+    ids = items.ids
+    repeated = [doc_id for doc_id, n in Counter(ids).items() if n > 1]
     if repeated:
         raise InputError(f"{items.source}: {len(repeated):,} id(s) appear more than once, e.g. {repeated[0]!r}; "
                          "each row needs its own id")
@@ -221,12 +225,12 @@ def check_vectors(items: VectorInput) -> None:
         finite = np.isfinite(block).all(axis=1)
         if not finite.all():
             row = start + int(np.argmin(finite))
-            raise InputError(f"{items.source} row {row} (id {items.ids[row]!r}): the vector contains NaN or "
+            raise InputError(f"{items.source} row {row} (id {ids[row]!r}): the vector contains NaN or "
                              "infinite values")
         zero = ~np.any(block != 0, axis=1)
         if zero.any():
             row = start + int(np.argmax(zero))
-            raise InputError(f"{items.source} row {row} (id {items.ids[row]!r}): the vector is all zeros; it has "
+            raise InputError(f"{items.source} row {row} (id {ids[row]!r}): the vector is all zeros; it has "
                              "no direction to compare by cosine")
 
 
@@ -267,12 +271,9 @@ def index_vectors(store: "Store", collection: str, items: VectorInput, *, batch_
         for start in range(0, len(items), batch_size):
             end = min(start + batch_size, len(items))
             try:
-                counts = target.upsert(ids=items.ids[start:end],
-                                       texts=items.texts[start:end] if items.texts is not None else None,
-                                       titles=items.titles[start:end] if items.titles is not None else None,
-                                       metadatas=items.metadatas[start:end],
-                                       vectors=np.asarray(items.vectors[start:end]),
-                                       batch_size=batch_size, show_progress=False)
+                # validated when read, ids distinct: written as they are (no second validation)
+                counts = target.write_documents(items.docs[start:end], vectors=np.asarray(items.vectors[start:end]),
+                                                batch_size=batch_size, show_progress=False)
             except StoreError as exc:  # say how much of the file was committed before the fault
                 raise exc.with_progress(start, len(items)) from exc.__cause__
             for key, value in counts.items():

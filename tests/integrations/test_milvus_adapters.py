@@ -1,7 +1,7 @@
 """The LangChain and LlamaIndex adapters on a Milvus-backed store (milvus-lite): they use only
 the public Store/Collection API, so langchain-tests' standard vector-store suite passes
-unmodified on Milvus as on SQLite, and a LlamaIndex index adds, filters and restricts to nodes
-there too. Skips with the reason when milvus-lite cannot start."""
+unmodified on Milvus as on SQLite, and a LlamaIndex index adds, filters, restricts to nodes
+and deletes by document there too. Skips with the reason when milvus-lite cannot start."""
 from __future__ import annotations
 
 import uuid
@@ -71,6 +71,12 @@ def test_langchain_on_milvus_matches_sqlite(milvus_store, tmp_path, example_docs
                   for k, vs in on.items()}
         assert hybrid["milvus"][0].id == hybrid["sqlite"][0].id == dense["sqlite"][0]
         assert [d.id for d in on["milvus"].get_by_ids([docs[0].id, "missing"])] == [docs[0].id]
+        # the public calls the adapters rely on agree between the engines
+        colls = {k: vs.collection for k, vs in on.items()}
+        assert sorted(colls["milvus"].ids(where=where)) == sorted(colls["sqlite"].ids(where=where))
+        assert sorted(colls["milvus"].ids()) == sorted(colls["sqlite"].ids())
+        hits = colls["milvus"].search(SEED_QUERY, k=3)
+        assert "<table>" in hits._repr_html_() and repr(hits).startswith("3 results for")
         on["milvus"].delete([docs[0].id])
         assert on["milvus"].get_by_ids([docs[0].id]) == []
     milvus_store.drop_collection("examples")
@@ -101,7 +107,10 @@ def test_llamaindex_on_milvus(milvus_store, example_docs, encoder):
     assert only.ids and all(n.metadata["topic"] == topic for n in only.nodes)
     among = store.query(VectorStoreQuery(query_embedding=query, similarity_top_k=2, node_ids=[n.node_id for n in nodes[6:]]))
     assert len(among.ids) == 2 and set(among.ids) <= {n.node_id for n in nodes[6:]}
-    # a new handle on the same collection finds the same
+    # a new handle on the same collection finds the same, and deletes one document's nodes
     again = LlamaStore(store=milvus_store, collection_name="llama")
     assert again.query(VectorStoreQuery(query_embedding=query, similarity_top_k=3)).ids == expected
+    again.delete("doc-a")
+    rest = again.query(VectorStoreQuery(query_embedding=query, similarity_top_k=12))
+    assert sorted(rest.ids) == sorted(n.node_id for n in nodes[6:])
     milvus_store.drop_collection("llama")

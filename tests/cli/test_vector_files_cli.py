@@ -154,3 +154,18 @@ print(json.dumps(heavy))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_npy_and_vector_of_on_a_milvus_lite_store(npy_files):
+    """The same commands on a Milvus-backed store give the same neighbours as exact search."""
+    pytest.importorskip("milvus_lite", reason="milvus-lite is not installed (extra 'milvus')")
+    tmp, V, ids, metas = npy_files
+    uri = f"milvus-lite:{tmp / 'm.db'}"
+    proc = run("--store", uri, "-c", "shop", "index", str(tmp / "items.npy"), "--ids", str(tmp / "items.ids"),
+               "--metadata", str(tmp / "items.jsonl"), check=False)
+    if proc.returncode != 0 and "milvus" in proc.stderr.lower() and "start" in proc.stderr.lower():
+        pytest.skip(f"milvus-lite could not start here: {proc.stderr.strip()[-200:]}")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(run("--store", uri, "-c", "shop", "search", "--vector-of", "sku-11", "-k", "5",
+                         "-w", "shop=south", "--json").stdout)
+    assert [r["id"] for r in out] == exact_neighbours(V, ids, metas, 11, 5, keep=lambda m: m["shop"] == "south")

@@ -300,7 +300,10 @@ def search(ctx: typer.Context, query: Optional[str] = typer.Argument(None, help=
                 raise _fail(f"collection {collection!r} holds your own vectors, with no model to encode a query: "
                             "find neighbours of a stored item with --vector-of ID, or use --mode keyword "
                             "over stored texts")
-            if own and not target.has_words():
+            from nearspace.store.database import CollectionData
+
+            # (SQLite stores: the keyword index is ours to ask; a Milvus engine answers for itself)
+            if own and isinstance(target.data, CollectionData) and not target.has_words():
                 raise _fail(f"collection {collection!r} holds your own vectors without text: there is nothing "
                             "to search by keyword; find neighbours of a stored item with --vector-of ID")
             results = {m: target.search(query, k=k, mode=m, where=where_obj) for m in modes}

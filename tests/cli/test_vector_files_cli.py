@@ -169,3 +169,33 @@ def test_npy_and_vector_of_on_a_milvus_lite_store(npy_files):
     out = json.loads(run("--store", uri, "-c", "shop", "search", "--vector-of", "sku-11", "-k", "5",
                          "-w", "shop=south", "--json").stdout)
     assert [r["id"] for r in out] == exact_neighbours(V, ids, metas, 11, 5, keep=lambda m: m["shop"] == "south")
+
+
+def test_vector_of_on_a_text_collection_needs_no_model(tmp_path):
+    """Neighbours of a stored document come from its stored vector: the encoder is not loaded."""
+    from tests.conftest import EXAMPLES
+
+    db = str(tmp_path / "texts.db")
+    run("--store", db, "index", str(EXAMPLES))
+    with nearspace.open_store(db) as store:
+        docs = store.get_collection("default")
+        ids = docs.ids()
+        matrix = np.vstack([docs.vector_of(i) for i in ids])
+    of = ids[0]
+    code = f"""
+import contextlib, io, json, sys
+from nearspace.cli.app import app
+printed = io.StringIO()
+try:
+    with contextlib.redirect_stdout(printed):
+        app(["--store", {db!r}, "search", "--vector-of", {of!r}, "-k", "4", "--json"])
+except SystemExit as exc:
+    assert not exc.code, exc.code
+heavy = sorted(m for m in ("torch", "sentence_transformers", "transformers", "onnxruntime") if m in sys.modules)
+print(json.dumps({{"heavy": heavy, "hits": [r["id"] for r in json.loads(printed.getvalue())]}}))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    expected = [ids[i] for i in np.argsort(-(matrix @ matrix[0])) if ids[i] != of][:4]
+    assert out == {"heavy": [], "hits": expected}

@@ -187,11 +187,18 @@ def store_level(args, X, Q, truth, ref: dict, out: dict) -> None:
         ftruth = exact_truth(X, fq, 10, subset)
         got = [[row_of[h.id] for h in coll.search(vector=q, k=10, where=where)] for q in fq]
         short = sum(len(g) < 10 for g in got)
+        import nearspace.store.database as database
+
+        kept, database.FILTER_CACHE = database.FILTER_CACHE, 0  # every query re-reads its matches
+        cold = p50_ms(lambda q: coll.search(vector=q, k=10, where=where), fq)
+        database.FILTER_CACHE = kept
         fp50 = p50_ms(lambda q: coll.search(vector=q, k=10, where=where), fq)
         rp = ref.get(f"raw_filtered_{label}")
-        print(f"store filtered {label:13s} p50 {fp50:6.2f} ms (recall {recall_at(got, ftruth):.3f}, short {short})"
+        print(f"store filtered {label:13s} p50 {fp50:6.2f} ms repeated filter (matches cached), {cold:6.2f} ms "
+              f"matches re-read each query (recall {recall_at(got, ftruth):.3f}, short {short})"
               + (f"   raw hnswlib+filter {rp:6.2f} ms   ratio {ratio(fp50, rp)}" if rp else "") + f"   (load {load_avg()})")
-        res[f"filtered_{label}"] = {"p50_ms": fp50, "short": short, "recall": recall_at(got, ftruth)}
+        res[f"filtered_{label}"] = {"p50_ms": fp50, "uncached_p50_ms": cold, "short": short,
+                                    "recall": recall_at(got, ftruth)}
     np.save(work / "q.npy", Q[1])
     store.close()
     runs = []
@@ -253,6 +260,8 @@ def main(argv=None) -> int:
     parser.add_argument("--store-index", default="auto", help="the store's index option (auto|exact|hnsw|int8|binary)")
     parser.add_argument("--store-batch", type=int, default=256, help="upsert batch size (one transaction each)")
     parser.add_argument("--no-store", action="store_true", help="skip the store-level section")
+    parser.add_argument("--store-only", action="store_true",
+                        help="raw hnswlib (and faiss) references plus the store level; skip the backend-level rows")
     args = parser.parse_args(argv)
 
     import hnswlib
@@ -274,19 +283,24 @@ def main(argv=None) -> int:
     raw.init_index(max_elements=n, M=16, ef_construction=200)
     raw.add_items(X, rows)
     raw_build = time.perf_counter() - t
-    t = time.perf_counter()
-    ours = index.create("hnsw", dim, "cosine", M=16, ef_construction=200, ef_search=96)
-    for start in range(0, n, 10_000):
-        ours.add(rows[start:start + 10_000], X[start:start + 10_000])
-    our_build = time.perf_counter() - t
-    t = time.perf_counter()
-    ours.save(work / "hnsw")
-    our_save = time.perf_counter() - t
+    print(f"build        raw hnswlib {raw_build:7.1f} s (load {load_avg()})")
     raw.save_index(str(work / "raw.hnsw"))
-    print(f"build        nearspace hnsw {our_build:7.1f} s   raw hnswlib {raw_build:7.1f} s   ratio {ratio(our_build, raw_build)}")
-    print(f"ingest       nearspace add+save {n / (our_build + our_save):9,.0f} rows/s   raw hnswlib add "
-          f"{n / raw_build:9,.0f} rows/s   ratio {ratio(n / (our_build + our_save), n / raw_build)}")
-    out.update(build_s=our_build, raw_build_s=raw_build, save_s=our_save)
+    out.update(raw_build_s=raw_build)
+    ours = None
+    if not args.store_only:
+        t = time.perf_counter()
+        ours = index.create("hnsw", dim, "cosine", M=16, ef_construction=200, ef_search=96)
+        for start in range(0, n, 10_000):
+            ours.add(rows[start:start + 10_000], X[start:start + 10_000])
+        our_build = time.perf_counter() - t
+        t = time.perf_counter()
+        ours.save(work / "hnsw")
+        our_save = time.perf_counter() - t
+        print(f"build        nearspace hnsw backend {our_build:7.1f} s   raw hnswlib {raw_build:7.1f} s   "
+              f"ratio {ratio(our_build, raw_build)}")
+        print(f"ingest       nearspace add+save {n / (our_build + our_save):9,.0f} rows/s   raw hnswlib add "
+              f"{n / raw_build:9,.0f} rows/s   ratio {ratio(n / (our_build + our_save), n / raw_build)}")
+        out.update(build_s=our_build, save_s=our_save)
 
     faiss_index = None
     if not args.no_faiss:
@@ -301,7 +315,8 @@ def main(argv=None) -> int:
             faiss_build = time.perf_counter() - t
             faiss_index.hnsw.efSearch = 96
             faiss.write_index(faiss_index, str(work / "faiss.index"))
-            print(f"build        faiss HNSWFlat {faiss_build:7.1f} s   (nearspace ratio {ratio(our_build, faiss_build)})")
+            print(f"build        faiss HNSWFlat {faiss_build:7.1f} s"
+                  + (f"   (nearspace backend ratio {ratio(out['build_s'], faiss_build)})" if ours is not None else ""))
             out["faiss_build_s"] = faiss_build
         except ImportError:
             print("faiss-cpu not installed: faiss column skipped")
@@ -309,20 +324,24 @@ def main(argv=None) -> int:
     # -- query ------------------------------------------------------------------------------
     raw.set_ef(96)
     found_raw = [raw.knn_query(q, k=10, num_threads=1)[0][0] for q in Q]
-    found_ours = [ours.search(q, 10)[0][0] for q in Q]
     raw_p50 = p50_ms(lambda q: raw.knn_query(q, k=10, num_threads=1), Q)
-    our_p50 = p50_ms(lambda q: ours.search(q, 10), Q)
-    print(f"query p50    nearspace {our_p50:6.2f} ms (recall@10 {recall_at(found_ours, truth):.3f})   "
-          f"raw hnswlib {raw_p50:6.2f} ms (recall@10 {recall_at(found_raw, truth):.3f})   ratio {ratio(our_p50, raw_p50)}")
-    out.update(query_p50_ms=our_p50, raw_query_p50_ms=raw_p50, recall=recall_at(found_ours, truth),
-               raw_recall=recall_at(found_raw, truth))
+    print(f"query p50    raw hnswlib {raw_p50:6.2f} ms (recall@10 {recall_at(found_raw, truth):.3f})")
+    out.update(raw_query_p50_ms=raw_p50, raw_recall=recall_at(found_raw, truth))
+    our_p50 = raw_p50
+    if ours is not None:
+        found_ours = [ours.search(q, 10)[0][0] for q in Q]
+        our_p50 = p50_ms(lambda q: ours.search(q, 10), Q)
+        print(f"query p50    nearspace backend {our_p50:6.2f} ms (recall@10 {recall_at(found_ours, truth):.3f})   "
+              f"raw hnswlib {raw_p50:6.2f} ms   ratio {ratio(our_p50, raw_p50)}")
+        out.update(query_p50_ms=our_p50, recall=recall_at(found_ours, truth))
     if faiss_index is not None:
         import faiss
 
         faiss.omp_set_num_threads(1)
         found_f = [faiss_index.search(q[None, :], 10)[1][0] for q in Q]
         f_p50 = p50_ms(lambda q: faiss_index.search(q[None, :], 10), Q)
-        print(f"query p50    faiss {f_p50:6.2f} ms (recall@10 {recall_at(found_f, truth):.3f})   nearspace ratio {ratio(our_p50, f_p50)}")
+        print(f"query p50    faiss {f_p50:6.2f} ms (recall@10 {recall_at(found_f, truth):.3f})"
+              + (f"   nearspace backend ratio {ratio(our_p50, f_p50)}" if ours is not None else ""))
         out.update(faiss_query_p50_ms=f_p50, faiss_recall=recall_at(found_f, truth))
 
     # -- filtered ---------------------------------------------------------------------------
@@ -333,45 +352,55 @@ def main(argv=None) -> int:
     for label, subset in subsets.items():
         ftruth = exact_truth(X, fq, 10, subset)
         members = set(subset.tolist())
-        found_o = [ours.search(q, 10, allowed=subset)[0][0] for q in fq]
         found_r = [raw.knn_query(q, k=10, num_threads=1, filter=members.__contains__)[0][0] for q in fq]
-        o = p50_ms(lambda q: ours.search(q, 10, allowed=subset), fq)
         r = p50_ms(lambda q: raw.knn_query(q, k=10, num_threads=1, filter=members.__contains__), fq)
+        out[f"raw_filtered_{label}"] = r
+        if ours is None:
+            print(f"filtered     {label:13s} raw hnswlib+filter {r:6.2f} ms (recall {recall_at(found_r, ftruth):.3f})")
+            continue
+        found_o = [ours.search(q, 10, allowed=subset)[0][0] for q in fq]
+        o = p50_ms(lambda q: ours.search(q, 10, allowed=subset), fq)
         short = sum(len(f) < 10 for f in found_o)
         print(f"filtered     {label:13s} nearspace {o:6.2f} ms (recall {recall_at(found_o, ftruth):.3f}, short {short})   "
               f"raw hnswlib+filter {r:6.2f} ms (recall {recall_at(found_r, ftruth):.3f})   ratio {ratio(o, r)}")
         out[f"filtered_{label}"] = {"p50_ms": o, "raw_p50_ms": r, "recall": recall_at(found_o, ftruth), "short": short}
-        out[f"raw_filtered_{label}"] = r
 
     # -- reopen -----------------------------------------------------------------------------
-    o_open, o_total, o_rss = reopen("ours", str(work / "hnsw"), str(work / "q.npy"))
     r_open, r_total, r_rss = reopen("raw", str(work / "raw.hnsw"), str(work / "q.npy"))
-    print(f"reopen       nearspace open {o_open:.3f} s + first query = {o_total:.3f} s, +{o_rss:.0f} MB RSS   "
-          f"raw hnswlib {r_total:.3f} s, +{r_rss:.0f} MB   ratio {ratio(o_total, r_total)}")
-    disk = dir_bytes(work.glob("hnsw.*"))
     raw_disk = (work / "raw.hnsw").stat().st_size
-    print(f"disk         nearspace hnsw {disk / 1e6:.0f} MB   raw hnswlib {raw_disk / 1e6:.0f} MB   ratio {ratio(disk, raw_disk)}"
-          + (f"   faiss {(work / 'faiss.index').stat().st_size / 1e6:.0f} MB" if faiss_index is not None else ""))
-    out.update(reopen_open_s=o_open, reopen_total_s=o_total, reopen_rss_mb=o_rss, raw_reopen_total_s=r_total,
-               raw_reopen_rss_mb=r_rss, disk_bytes=disk, raw_disk_bytes=raw_disk)
+    out.update(raw_reopen_total_s=r_total, raw_reopen_rss_mb=r_rss, raw_disk_bytes=raw_disk)
+    if ours is not None:
+        o_open, o_total, o_rss = reopen("ours", str(work / "hnsw"), str(work / "q.npy"))
+        print(f"reopen       nearspace backend open {o_open:.3f} s + first query = {o_total:.3f} s, +{o_rss:.0f} MB RSS   "
+              f"raw hnswlib {r_total:.3f} s, +{r_rss:.0f} MB   ratio {ratio(o_total, r_total)}")
+        disk = dir_bytes(work.glob("hnsw.*"))
+        print(f"disk         nearspace hnsw backend {disk / 1e6:.0f} MB   raw hnswlib {raw_disk / 1e6:.0f} MB   "
+              f"ratio {ratio(disk, raw_disk)}"
+              + (f"   faiss {(work / 'faiss.index').stat().st_size / 1e6:.0f} MB" if faiss_index is not None else ""))
+        out.update(reopen_open_s=o_open, reopen_total_s=o_total, reopen_rss_mb=o_rss, disk_bytes=disk)
+    else:
+        print(f"reopen       raw hnswlib open + first query {r_total:.3f} s, +{r_rss:.0f} MB RSS; file {raw_disk / 1e6:.0f} MB")
 
     # -- delete 10% -------------------------------------------------------------------------
     gone = rng.choice(rows, n // 10, replace=False)
     t = time.perf_counter()
-    ours.remove(gone)
-    our_del = time.perf_counter() - t
-    t = time.perf_counter()
     for row in gone:
         raw.mark_deleted(int(row))
     raw_del = time.perf_counter() - t
-    print(f"delete 10%   nearspace {our_del:.3f} s   raw hnswlib mark_deleted {raw_del:.3f} s   ratio {ratio(our_del, raw_del)}")
-    out.update(delete_s=our_del, raw_delete_s=raw_del)
+    out.update(raw_delete_s=raw_del)
+    if ours is not None:
+        t = time.perf_counter()
+        ours.remove(gone)
+        our_del = time.perf_counter() - t
+        print(f"delete 10%   nearspace backend {our_del:.3f} s   raw hnswlib mark_deleted {raw_del:.3f} s   "
+              f"ratio {ratio(our_del, raw_del)}")
+        out.update(delete_s=our_del)
 
     if not args.no_store:
         store_level(args, X, Q, truth, out, out)
 
     # -- exact and quantised ----------------------------------------------------------------
-    if not args.skip_quantised:
+    if not args.skip_quantised and not args.store_only:
         for kind in ("exact", "int8", "binary"):
             backend = index.create(kind, dim, "cosine")
             t = time.perf_counter()

@@ -125,9 +125,16 @@ class Store:
         (self.ann_dir / f"{name}.bm25.npz").unlink(missing_ok=True)
 
     def compact(self) -> None:
-        """Return the space of deleted rows to the file system (VACUUM)."""
+        """Return the space of deleted rows to the file system (VACUUM), and the derived files'
+        (vector files rewritten with live rows, HNSW graphs with many deleted nodes rebuilt)."""
         self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.db.conn.execute("VACUUM")
+        self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # VACUUM wrote the copy through the WAL
+        from nearspace.store.vectors import VECTOR_DIR, VectorIndex
+
+        for name in self.list_collections():
+            if (self.ann_dir / VECTOR_DIR / f"{name}.json").exists():
+                VectorIndex(self.db.collection(name), self.ann_dir, exact_threshold=self.exact_threshold).compact()
 
     def info(self) -> dict[str, Any]:
         files = [self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")]

@@ -190,3 +190,45 @@ def test_large_filtered_subsets_of_an_hnsw_collection_scan_int8_codes(tmp_path, 
     assert f"v{top}" not in after and len(after) == 10
     assert coll.search(vector=new[0], k=1, where=where)[0].id == "new"
     store.close()
+
+
+def test_compact_gives_back_the_space_of_deleted_rows(tmp_path):
+    store, coll, V = _fill(tmp_path / "s.db", n=1200, index="hnsw")
+    coll.flush()
+
+    def sizes():
+        derived = sum(p.stat().st_size for p in store.ann_dir.rglob("*") if p.is_file())
+        sqlite = sum(p.stat().st_size for p in tmp_path.glob("s.db*") if p.is_file())
+        return sqlite, derived
+
+    before = sizes()
+    coll.delete([f"v{i}" for i in range(0, 1200, 2)])  # half
+    coll.flush()
+    store.compact()
+    after = sizes()
+    assert after[0] < 0.75 * before[0] and after[1] < 0.75 * before[1], (before, after)
+    graph = coll.index.hnsw
+    store.close()
+    store = Store(tmp_path / "s.db")
+    coll = store.collection("c")
+    assert coll.search(vector=V[1], k=1)[0].id == "v1"
+    assert all(h.id != "v2" for h in coll.search(vector=V[2], k=5))
+    assert coll.index.hnsw.get_current_count() == 600 and graph is not None
+    store.close()
+
+
+def test_a_repeated_filter_is_served_from_its_cache_until_anything_changes(tmp_path):
+    """filter_rows keeps recent matches; a write by this connection or a commit by another
+    (metadata-only updates write no change-log row) must never be answered from the cache."""
+    store, coll, V = _fill(tmp_path / "s.db", n=200)
+    where = {"group": 3}
+    first = coll.data.filter_rows(where)
+    assert coll.data.filter_rows(where) is first and not first.flags.writeable
+    coll.upsert(ids=["v0"], vectors=V[:1], metadatas=[{"group": 3, "price": 0}])  # metadata only
+    assert len(coll.data.filter_rows(where)) == len(first) + 1
+    other = Store(tmp_path / "s.db")
+    other.collection("c").upsert(ids=["v1"], vectors=V[1:2], metadatas=[{"group": 3, "price": 1}])
+    other.close()
+    assert len(coll.data.filter_rows(where)) == len(first) + 2
+    assert {h.id for h in coll.search(vector=V[1], k=50, where=where)} >= {"v0", "v1"}
+    store.close()

@@ -135,6 +135,10 @@ def _connect(path: Path) -> sqlite3.Connection:
     # derived index detects by change token (vectors.py). FULL also keeps those acknowledged
     # commits at ~3x the time of a one-document commit (benchmarks/durability.py; batches ~1x).
     conn.execute(f"PRAGMA synchronous={synchronous}")
+    # a 64 MiB page cache (SQLite's default is 2 MiB, grown only as pages are used): a 10k-row
+    # delete or a large batch dirties thousands of pages, which a small cache spills to the WAL
+    # mid-transaction (a 10% delete at 50k rows: 0.47 s -> 0.20 s of statements)
+    conn.execute("PRAGMA cache_size=-65536")
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
 
@@ -596,9 +600,15 @@ class CollectionData:
 
     def delete_in_transaction(self, ids: Sequence[str]) -> int:
         """Delete by id inside a transaction the caller holds."""
-        existing = self._existing(list(ids))
-        self._delete_rows(list(existing.values()))
-        return len(existing)
+        found = []  # (doc_row, title, text): all a delete needs (hash and metadata are not read)
+        for chunk in _chunks(list(dict.fromkeys(ids)), 500):
+            marks = ",".join("?" * len(chunk))
+            found.extend(self.conn.execute(
+                f"SELECT doc_row, title, text FROM docs WHERE collection_id = ? AND doc_id IN ({marks})",
+                (self.cid, *chunk)))
+        found.sort()  # in row order: each b-tree is walked forwards, pages stay hot in the cache
+        self._delete_rows([(row, None, None, title, text) for row, title, text in found])
+        return len(found)
 
     def _delete_rows(self, rows: list[tuple]) -> None:
         """Batched :meth:`_delete_row` (one executemany per table: a 10k-row delete is one

@@ -180,7 +180,10 @@ class Collection:
             if self.vectors_only:
                 raise InputError(f"collection {self.name!r} holds your own vectors and has no model to encode "
                                  "text: pass vectors= to upsert, and search(vector=...)")
-            self._encoder = load_encoder(self.data.encoder, precision=self.store.precision)
+            # precision "int8" chooses the model of *new* collections; a collection built with
+            # fp32 vectors keeps being queried with fp32 ones (its recorded name decides)
+            precision = "auto" if self.store.precision == "int8" else self.store.precision
+            self._encoder = load_encoder(self.data.encoder, precision=precision)
             if self._encoder.dim != self.data.dim:
                 from nearspace.errors import EncoderMismatch
 

@@ -114,3 +114,34 @@ def test_cli_search_never_imports_torch(tmp_path, mode, onnx_encoder):
     assert "HEAVY=\n" in done.stderr or done.stderr.strip().endswith("HEAVY="), done.stderr[-500:]
     hits = json.loads(done.stdout)
     assert hits and (mode == "keyword" or hits[0]["id"] == "regularization-techniques" or mode == "hybrid")
+
+
+def test_int8_precision_is_its_own_model_checked_against_fp32(tmp_path, onnx_encoder):
+    import nearspace
+    from nearspace.encoders import load_encoder
+    from nearspace.encoders.onnx import INT8_MIN_MEAN_COSINE
+
+    int8 = load_encoder(precision="int8")
+    assert int8.name == "all-MiniLM-L6-v2-int8" and int8.precision == "int8" and int8.dim == 384
+    assert load_encoder("all-MiniLM-L6-v2-int8") is int8
+    assert int8.graph_meta["verified_vs_fp32"]["mean_cosine"] >= INT8_MIN_MEAN_COSINE
+    passages = ["Dropout randomly silences units while training.", "Comets follow long elliptical orbits.",
+                "Yeast ferments sugar and makes bread rise."]
+    cosines = np.sum(int8.encode(passages) * onnx_encoder.encode(passages), axis=1)
+    assert (cosines > 0.98).all() and (cosines < 1 - 1e-6).any()  # close to fp32, yet not the same vectors
+    # a new collection records the int8 name; an fp32 collection in the same store stays fp32
+    with nearspace.open_store(tmp_path / "s.db") as store:
+        store.collection("plain").add(["a"], ["Comets follow long elliptical orbits."])
+    with nearspace.open_store(tmp_path / "s.db", precision="int8") as store:
+        quantised = store.collection("small")
+        quantised.add(["a", "b"], passages[:2])
+        assert store.collection("plain").encoder.name == "all-MiniLM-L6-v2"
+        assert [h.id for h in quantised.search("regularising a network", k=1, mode="dense")] == ["a"]
+    with nearspace.open_store(tmp_path / "s.db") as store:  # reopened without the option: still int8
+        assert store.collection("small").encoder is int8
+    graph = int8.graph_path
+    graph.write_bytes(graph.read_bytes()[:1000])  # damaged: quantised again on next use
+    from nearspace.encoders.onnx import ensure_int8_graph
+
+    rebuilt, meta = ensure_int8_graph(onnx_encoder.graph_path)
+    assert rebuilt == graph and meta["bytes"] == graph.stat().st_size > 1000

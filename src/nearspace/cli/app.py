@@ -40,7 +40,8 @@ def _where(ctx: typer.Context, store: Optional[Path], collection: Optional[str])
     settings: Settings = ctx.obj
     return store or settings.store, collection or settings.collection
 PrecisionOpt = typer.Option("auto", "--precision",
-                            help="Encoder precision: auto (bf16 where the CPU has native bf16), bf16 or fp32.")
+                            help="Encoder precision: auto (bf16 for bulk where the CPU has native bf16), bf16, fp32, "
+                                 "or int8 (new collections on a quantised ONNX graph, named all-MiniLM-L6-v2-int8).")
 
 
 def _stderr():

@@ -6,6 +6,9 @@ import functools
 from nearspace.encoders.base import Encoder
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+#: the same model on an int8-quantised ONNX graph (``precision="int8"``): a name of its own,
+#: because its vectors differ from fp32 ones (mean cosine 0.996)
+INT8_ENCODER = DEFAULT_ENCODER + "-int8"
 _ALIASES = {
     "all-minilm-l6-v2": DEFAULT_ENCODER,
     "minilm": DEFAULT_ENCODER,
@@ -44,6 +47,12 @@ def choose_backend(precision: str = "auto", device: str | None = None, backend: 
         from nearspace.errors import InputError
 
         raise InputError(f"encoder backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if precision == "int8":
+        if backend == "torch":
+            from nearspace.errors import InputError
+
+            raise InputError("precision 'int8' runs on ONNX Runtime; it cannot be combined with NEARSPACE_BACKEND=torch")
+        return "onnx"
     if backend != "auto":
         return backend
     if (device or "").startswith("cuda") or (device is None and _cuda_visible()) or precision == "bf16":
@@ -77,6 +86,9 @@ def bf16_for_batches(precision: str = "auto", device: str | None = None, backend
 def describe_choice(precision: str = "auto", device: str | None = None, backend: str | None = None) -> str:
     """One line saying which implementation will serve the bundled model, and why."""
     chosen = choose_backend(precision, device, backend)
+    if precision == "int8":
+        return (f"onnx int8 ({INT8_ENCODER}: quantised graph, about 2x fp32 throughput here at mean "
+                "cosine 0.996; collections built with it keep that name)")
     if chosen == "torch":
         return "torch (sentence-transformers): CUDA, precision bf16 or NEARSPACE_BACKEND=torch"
     if bf16_for_batches(precision, device, backend):
@@ -89,6 +101,10 @@ def describe_choice(precision: str = "auto", device: str | None = None, backend:
 
 @functools.lru_cache(maxsize=8)
 def _load_sentence(precision: str, device: str | None, backend: str, bf16_batches: bool = False):
+    if precision == "int8":
+        from nearspace.encoders.onnx import OnnxEncoder
+
+        return OnnxEncoder(int8=True)  # no fallback: torch has no such graph
     if backend == "onnx":
         from nearspace.encoders.onnx import OnnxEncoder
 
@@ -112,12 +128,17 @@ def load_encoder(name: str = DEFAULT_ENCODER, *, precision: str = "auto",
                  device: str | None = None, backend: str | None = None) -> Encoder:
     """Return the encoder called ``name``.
 
-    ``all-MiniLM-L6-v2`` (the default) is cached: its weights are read-only, so sharing
+    ``all-MiniLM-L6-v2`` (the default) and ``all-MiniLM-L6-v2-int8`` (the same model on an
+    int8 ONNX graph, also what ``precision="int8"`` gives) are cached: its weights are read-only, so sharing
     one loaded copy per (precision, device, backend) is safe; :func:`choose_backend` picks
     ONNX Runtime or torch. ``onehot`` and ``tfidf`` return a fresh, unfitted baseline.
     """
     canonical = canonical_name(name)
-    if canonical == DEFAULT_ENCODER:
+    if canonical == INT8_ENCODER:
+        precision = "int8"
+    elif canonical == DEFAULT_ENCODER and precision == "int8":
+        canonical = INT8_ENCODER
+    if canonical == DEFAULT_ENCODER or canonical == INT8_ENCODER:
         return _load_sentence(precision, device, choose_backend(precision, device, backend),
                               bf16_for_batches(precision, device, backend))
     if canonical in ("onehot", "bow"):
@@ -130,4 +151,4 @@ def load_encoder(name: str = DEFAULT_ENCODER, *, precision: str = "auto",
         return TfidfEncoder()
     from nearspace.errors import EncoderUnavailable
 
-    raise EncoderUnavailable(f"unknown encoder {name!r}; available: {DEFAULT_ENCODER}, onehot, tfidf")
+    raise EncoderUnavailable(f"unknown encoder {name!r}; available: {DEFAULT_ENCODER}, {INT8_ENCODER}, onehot, tfidf")

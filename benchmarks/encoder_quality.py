@@ -4,7 +4,7 @@ nDCG@10 (dense, exact search) per encoder variant, side by side in one run.
 Variants (as in benchmarks/encoder_variants.py, which measures their speed):
   reference st fp32   plain SentenceTransformer(bundled all-MiniLM-L6-v2, cpu) fp32
   onnx fp32           nearspace OnnxEncoder, the CPU default
-  onnx int8           the same graph with MatMul weights quantised per channel (dynamic): an option
+  onnx int8           precision="int8" (all-MiniLM-L6-v2-int8): MatMul weights quantised per channel
   torch bf16          nearspace SentenceEncoder(precision="bf16"), what `auto` uses for batches of
                       256+ texts on CPUs with native bf16 (skipped elsewhere unless --include-bf16)
   torch fp32          nearspace SentenceEncoder(precision="fp32")
@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -41,7 +40,7 @@ INT8_MIN_COSINE = 0.99
 
 def _encoders(names: list[str], include_bf16: bool) -> dict:
     """Lazily built encoders: name -> zero-argument factory of an object with ``encode``."""
-    from encoder_variants import _int8_graph, _reference, _session, _with_session
+    from encoder_variants import _reference
 
     from nearspace.encoders.cpu import has_native_bf16
 
@@ -51,9 +50,9 @@ def _encoders(names: list[str], include_bf16: bool) -> dict:
         return OnnxEncoder()
 
     def onnx_int8():
-        base = onnx_fp32()
-        graph = _int8_graph(base.graph_path, Path(tempfile.mkdtemp(prefix="nearspace-int8-")))
-        return _with_session(base, _session(graph, base.threads))
+        from nearspace.encoders.onnx import OnnxEncoder
+
+        return OnnxEncoder(int8=True)
 
     def torch(precision):
         def build():

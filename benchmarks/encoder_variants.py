@@ -7,7 +7,7 @@ figure uses --n 2000) by:
   torch bf16   nearspace SentenceEncoder(precision="bf16")   (only where the CPU has native bf16,
                or with --include-bf16)
   onnx fp32    nearspace OnnxEncoder (the CPU default), batch 64, longest-first batches
-  onnx int8    the same graph, MatMul weights quantised per channel (onnxruntime.quantization,
+  onnx int8    precision="int8": the same graph, MatMul weights quantised per channel (onnxruntime.quantization,
                dynamic), written to a temporary file: an option, not the default
 and ONNX fp32 knobs measured one at a time: file-order batches (no length bucketing),
 graph optimisation BASIC instead of ALL, IO binding, batch 16 and 128, 1 intra-op thread.
@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -46,17 +45,6 @@ def _reference():
     from encode_throughput import load_reference
 
     return load_reference("cpu")
-
-
-def _int8_graph(fp32_graph: Path, directory: Path) -> Path:
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    out = directory / "minilm-int8.onnx"
-    quantize_dynamic(str(fp32_graph), str(out), weight_type=QuantType.QInt8, per_channel=True,
-                     op_types_to_quantize=["MatMul"],
-                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
-    return out
 
 
 def _session(graph: Path, threads: int, level: str = "ALL"):
@@ -134,8 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"auto backend on this machine: {choose_backend()}")
     reference = _reference()
     onnx = OnnxEncoder()
-    tmp = Path(tempfile.mkdtemp(prefix="nearspace-int8-"))
-    int8 = _with_session(onnx, _session(_int8_graph(onnx.graph_path, tmp), onnx.threads))
+    int8 = OnnxEncoder(int8=True)  # precision="int8": the cached quantised graph
     bs = args.batch_size
     batch: dict[str, Callable[[], np.ndarray]] = {
         "reference st fp32": lambda: reference.encode(texts, batch_size=bs, normalize_embeddings=True,
@@ -186,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     # single queries, 1 and 2 threads
     latency: dict[str, dict] = {}
     onnx_by_threads = {t: _with_session(onnx, _session(onnx.graph_path, t)) for t in (1, 2)}
-    int8_by_threads = {t: _with_session(int8, _session(tmp / "minilm-int8.onnx", t)) for t in (1, 2)}
+    int8_by_threads = {t: _with_session(int8, _session(int8.graph_path, t)) for t in (1, 2)}
     variants: dict[str, Callable[[int], Callable[[list[str]], np.ndarray]]] = {
         "reference st fp32": lambda t: (lambda q: reference.encode(q, show_progress_bar=False)),
         **{name: (lambda t, f=f: f) for name, f in encoders.items()},

@@ -134,19 +134,9 @@ def ensure_int8_graph(fp32_graph: Path) -> tuple[Path, dict[str, Any]]:
                              extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
             ours = OnnxEncoder(graph_path=tmp, threads=None).encode(_PROBES, show_progress=False)
             theirs = OnnxEncoder(graph_path=fp32_graph, threads=None).encode(_PROBES, show_progress=False)
-            cosines = np.sum(ours * theirs, axis=1)
-            stats = {"mean_cosine": float(cosines.mean()), "min_cosine": float(cosines.min()),
-                     "max_abs_diff": float(np.abs(ours - theirs).max()), "texts": len(_PROBES)}
-            if stats["mean_cosine"] < INT8_MIN_MEAN_COSINE:
-                raise EncoderUnavailable(f"the int8 graph strays from fp32 (mean cosine {stats['mean_cosine']:.4f} "
-                                         f"< {INT8_MIN_MEAN_COSINE})")
-            with open(tmp, "rb+") as handle:
-                os.fsync(handle.fileno())
-            meta = {"bytes": tmp.stat().st_size, "sha256": _sha256(tmp), "verified_vs_fp32": stats,
-                    "quantised": "int8 per-channel MatMul weights, dynamic activations",
-                    "graph_version": GRAPH_VERSION}
-            os.replace(tmp, graph)
-            _write_sidecar(sidecar, {**meta, "mtime_ns": graph.stat().st_mtime_ns})
+            stats = _agreement(ours, theirs, INT8_MIN_MEAN_COSINE, "the int8 graph strays from fp32")
+            meta = _install(tmp, graph, sidecar, {"verified_vs_fp32": stats, "graph_version": GRAPH_VERSION,
+                                                  "quantised": "int8 per-channel MatMul weights, dynamic activations"})
             return graph, meta
         finally:
             tmp.unlink(missing_ok=True)
@@ -226,23 +216,34 @@ def export_graph(model_dir: Path, graph: Path, sidecar: Path) -> dict[str, Any]:
         candidate = OnnxEncoder(model_dir, graph_path=tmp, verify=False, threads=None)
         ours = candidate.encode(_PROBES, show_progress=False)
         theirs = normalize_rows(reference.encode(_PROBES, convert_to_numpy=True, show_progress_bar=False))
-        cosines = np.sum(ours * theirs, axis=1)
-        stats = {"mean_cosine": float(cosines.mean()), "min_cosine": float(cosines.min()),
-                 "max_abs_diff": float(np.abs(ours - theirs).max()), "texts": len(_PROBES)}
-        if stats["mean_cosine"] < MIN_MEAN_COSINE:
-            raise EncoderUnavailable(f"the exported ONNX graph disagrees with sentence-transformers "
-                                     f"(mean cosine {stats['mean_cosine']:.6f} < {MIN_MEAN_COSINE})")
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        meta = {"bytes": tmp.stat().st_size, "sha256": _sha256(tmp), "verified": stats,
-                "opset": 17, "torch": torch.__version__, "fused": fused, "graph_version": GRAPH_VERSION}
-        os.replace(tmp, graph)
-        _write_sidecar(sidecar, {**meta, "mtime_ns": graph.stat().st_mtime_ns})
+        stats = _agreement(ours, theirs, MIN_MEAN_COSINE, "the exported ONNX graph disagrees with sentence-transformers")
+        meta = _install(tmp, graph, sidecar, {"verified": stats, "opset": 17, "torch": torch.__version__,
+                                              "fused": fused, "graph_version": GRAPH_VERSION})
         log.info("nearspace: exported and verified %s (mean cosine %.6f, max abs diff %.2e)",
                  graph, stats["mean_cosine"], stats["max_abs_diff"])
         return meta
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _agreement(ours: np.ndarray, theirs: np.ndarray, floor: float, problem: str) -> dict[str, Any]:
+    """Cosine statistics of two encodings of the probes; below ``floor`` the graph is refused."""
+    cosines = np.sum(ours * theirs, axis=1)
+    stats = {"mean_cosine": float(cosines.mean()), "min_cosine": float(cosines.min()),
+             "max_abs_diff": float(np.abs(ours - theirs).max()), "texts": len(ours)}
+    if stats["mean_cosine"] < floor:
+        raise EncoderUnavailable(f"{problem} (mean cosine {stats['mean_cosine']:.6f} < {floor})")
+    return stats
+
+
+def _install(tmp: Path, graph: Path, sidecar: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    """fsync the checked ``tmp``, record its size and SHA-256, move it to ``graph``, write the sidecar."""
+    with open(tmp, "rb+") as handle:
+        os.fsync(handle.fileno())
+    meta = {"bytes": tmp.stat().st_size, "sha256": _sha256(tmp), **meta}
+    os.replace(tmp, graph)
+    _write_sidecar(sidecar, {**meta, "mtime_ns": graph.stat().st_mtime_ns})
+    return meta
 
 
 def _fuse(graph: Path, config: Any) -> bool:

@@ -92,6 +92,7 @@ class VectorIndex:
         self.covered_seq = -1
         self.covered_token: int | None = None  # token of change covered_seq (None: no change yet)
         self._matrix_cache: tuple | None = None
+        self._seen: tuple | None = None  # (data_version, total_changes) at the last refresh
         self._coarse = None  # int8 codes for filtered subsets of an HNSW collection (built on first use)
         # one Collection may be searched from several threads: refresh and graph walks
         # mutate shared state, so they run one at a time
@@ -143,7 +144,19 @@ class VectorIndex:
         Everything is read inside one read transaction, so a commit landing meanwhile is
         either wholly seen or wholly left for the next refresh, never applied twice.
         """
-        with self._lock, self.data.db.snapshot():
+        with self._lock:
+            # nothing committed anywhere since the last refresh (another connection's commit moves
+            # data_version, this connection's writes move total_changes): one pragma, no transaction
+            conn = self.data.conn
+            with self.data.db.lock:
+                state = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
+            if self.flat is not None and state == self._seen:
+                return
+            self._refresh()
+            self._seen = state
+
+    def _refresh(self) -> None:
+        with self.data.db.snapshot():
             last, token = self.data.last_change()
             if self.flat is not None and last == self.covered_seq and token == self.covered_token:
                 return

@@ -454,7 +454,7 @@ class CollectionData:
         """
         try:
             key = json.dumps(where, sort_keys=True)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):  # nested past json's limit: refused below
             key = None  # compile_where below says what is wrong with it
         with self.db.lock:
             state = (self.conn.execute("PRAGMA data_version").fetchone()[0], self.conn.total_changes)

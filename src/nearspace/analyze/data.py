@@ -1,7 +1,6 @@
 """Reading what the analyses need: a collection's vectors and documents, labelled files."""
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from nearspace.errors import InputError
+from nearspace.ingest.readers import parse_json_object
 
 
 @dataclass
@@ -102,12 +102,7 @@ def read_labelled(path: str | Path, *, text_field: str = "text", label_field: st
     for lineno, line in enumerate(raw.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from None
-        if not isinstance(record, dict):
-            raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
+        record = parse_json_object(line, f"{path}:{lineno}")
         text = record.get(text_field)
         if not isinstance(text, str) or not text.strip():
             raise InputError(f"{path}:{lineno}: missing or empty '{text_field}'")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from nearspace.errors import InputError
+from nearspace.errors import InputError, LimitError
 from nearspace.store.database import Document
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
@@ -49,7 +49,6 @@ def read_jsonl_bytes(raw: bytes, name: str, skipped: list[str] | None = None) ->
     stopping the read. Malformed JSON and over-limit lines always stop it."""
     from nearspace.api import validate_document
 
-    from nearspace.errors import LimitError
     from nearspace.limits import MAX_RECORD_BYTES
 
     docs: list[Document] = []
@@ -61,15 +60,7 @@ def read_jsonl_bytes(raw: bytes, name: str, skipped: list[str] | None = None) ->
         line = _decode(line_bytes, where).strip()
         if not line:
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{where}: malformed JSON ({exc.msg} at column {exc.colno})") from None
-        except RecursionError:
-            raise LimitError(f"{where}: the record is nested too deeply to parse") from None
-        except ValueError as exc:  # an integer of more than 4,300 digits (CPython's parse limit)
-            raise LimitError(f"{where}: a number has thousands of digits; integers must fit in 64 bits "
-                             f"(store such values as strings)" if "digits" in str(exc) else f"{where}: {exc}") from None
+        record = parse_json_line(line, where)
         try:
             docs.append(_record_document(record, where, validate_document))
         except LimitError:
@@ -79,6 +70,27 @@ def read_jsonl_bytes(raw: bytes, name: str, skipped: list[str] | None = None) ->
                 raise
             skipped.append(str(exc))
     return docs
+
+
+def parse_json_line(line: str, where: str) -> Any:
+    """One JSON value, or a one-line error naming ``where`` (file:line) and what is wrong."""
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{where}: malformed JSON ({exc.msg} at column {exc.colno})") from None
+    except RecursionError:
+        raise LimitError(f"{where}: the record is nested too deeply to parse") from None
+    except ValueError as exc:  # an integer of more than 4,300 digits (CPython's parse limit)
+        raise LimitError(f"{where}: a number has thousands of digits; integers must fit in 64 bits "
+                         f"(store such values as strings)" if "digits" in str(exc) else f"{where}: {exc}") from None
+
+
+def parse_json_object(line: str, where: str) -> dict[str, Any]:
+    """As :func:`parse_json_line`, and the value must be a JSON object."""
+    record = parse_json_line(line, where)
+    if not isinstance(record, dict):
+        raise InputError(f"{where}: expected a JSON object, got {type(record).__name__}")
+    return record
 
 
 def _record_document(record: Any, where: str, validate_document) -> Document:

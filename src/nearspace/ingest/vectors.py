@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from nearspace.errors import InputError, StoreError
+from nearspace.ingest.readers import parse_json_object
 from nearspace.store.database import Document
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -177,12 +178,7 @@ def _read_metadata(path: Path, ids: Sequence[str]) -> list[dict[str, Any]]:
     """One JSON object per line in id order; an ``id`` key, when present, must name that row's id."""
     out: list[dict[str, Any]] = []
     for lineno, line in enumerate(_read_lines_raw(path), start=1):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from None
-        if not isinstance(record, dict):
-            raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
+        record = parse_json_object(line, f"{path}:{lineno}")
         if "id" in record:
             got = record.pop("id")
             if lineno <= len(ids) and str(got) != ids[lineno - 1]:

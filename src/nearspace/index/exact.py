@@ -80,8 +80,10 @@ class ExactBackend(RowTable):
         vectors = as_vectors(vectors, len(rows), self.dim)
         if self.metric == "cosine":
             vectors = normalise(vectors)
-        slots = self._append_slots(rows)
+        slots = self._append_slots(rows)  # re-added rows leave dead slots behind
         self._set(slots, vectors)
+        if isinstance(self.base, np.memmap):
+            self._compact_tail()
         if self.metric == "l2":
             self.sqnorms[slots] = np.einsum("ij,ij->i", vectors, vectors)
 
@@ -92,10 +94,29 @@ class ExactBackend(RowTable):
 
     def _maybe_compact(self) -> None:
         # a memory-mapped base is compacted at the next save, not here: compacting copies it into
-        # memory, which a 10% delete of a 1M-row file must not do
+        # memory, which a 10% delete of a 1M-row file must not do. Its in-memory tail is: a server
+        # that keeps updating the same documents would otherwise grow it without bound
         if isinstance(self.base, np.memmap):
+            self._compact_tail()
             return
         super()._maybe_compact()
+
+    def _compact_tail(self) -> None:
+        """Drop the tail's dead slots in place (base slots keep their numbers)."""
+        held = self.used - self.nbase
+        keep = np.flatnonzero(self.alive[self.nbase:self.used])
+        dead = held - len(keep)
+        if dead <= 1024 or dead * 4 <= held:
+            return
+        end = self.nbase + len(keep)
+        self.tail[:len(keep)] = self.tail[keep]
+        self.slot_rows[self.nbase:end] = self.slot_rows[self.nbase:self.used][keep]
+        if self.metric == "l2":
+            self.sqnorms[self.nbase:end] = self.sqnorms[self.nbase:self.used][keep]
+        self.alive[self.nbase:end] = True
+        self.alive[end:self.used] = False
+        self.used = end
+        self._sorted = None
 
     def vectors_of(self, rows: Any) -> tuple[np.ndarray, np.ndarray]:
         """``(rows, vectors)`` for the held ones among ``rows`` (in their slot order)."""

@@ -175,13 +175,12 @@ def ask(collection, question: str, *, k: int = 5, budget: int = 1000, where: dic
     runs = _runs(hits)
     encoder = collection.encoder
     index = collection.index
-    index.refresh()
-    # only the candidates' rows: mapping the whole collection would cost O(N) per question
+    # only the candidates' rows: mapping (or gathering) the whole collection would cost O(N) per question
     row_of = collection.data.rows_for_ids([h.id for h in hits])
 
     def vector(ids: list[str]) -> np.ndarray:
-        positions = np.searchsorted(index.rows, [row_of[i] for i in ids if i in row_of])
-        v = index.matrix[positions].mean(axis=0) if len(positions) else np.zeros(index.matrix.shape[1])
+        rows = [row_of[i] for i in ids if i in row_of]
+        v = index.vectors_for(rows, missing_as_zero=True).mean(axis=0) if rows else np.zeros(collection.data.dim)
         return v / (np.linalg.norm(v) or 1.0)
 
     def tokens_of(passage: Passage) -> int:

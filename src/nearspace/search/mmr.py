@@ -16,13 +16,12 @@ def maximal_marginal_relevance(hits: list[tuple[int, float]], index: VectorIndex
     """
     if not hits or diversity <= 0:
         return hits[:k]
-    index.refresh()
     rows = np.array([row for row, _ in hits], dtype=np.int64)
     scores = np.array([score for _, score in hits], dtype=np.float64)
     span = scores.max() - scores.min()
     relevance = (scores - scores.min()) / span if span > 0 else np.ones_like(scores)
-    positions = np.searchsorted(index.rows, rows)
-    vectors = index.matrix[np.clip(positions, 0, max(len(index.rows) - 1, 0))]
+    # only the pool's rows: gathering the whole matrix would cost O(N) memory after every write
+    vectors = index.vectors_for(rows, missing_as_zero=True)
     similarity = vectors @ vectors.T
     chosen: list[int] = []
     redundancy = np.full(len(hits), -np.inf)

@@ -131,11 +131,19 @@ class VectorIndex:
     def hnsw_seq(self) -> int:
         return self.ann_seq
 
-    def vectors_for(self, rows: Any) -> np.ndarray:
-        """Vectors of ``rows`` (doc_rows, any order); KeyError for one not held."""
+    def vectors_for(self, rows: Any, *, missing_as_zero: bool = False) -> np.ndarray:
+        """Vectors of ``rows`` (doc_rows, any order); KeyError for one not held, or a zero
+        vector with ``missing_as_zero`` (a hit deleted since the search that found it)."""
         with self._lock:
             self.refresh()
-            return self.flat.get(rows)
+            if not missing_as_zero:
+                return self.flat.get(rows)
+            rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+            out = np.zeros((len(rows), self.data.dim), dtype=np.float32)
+            held = np.isin(rows, self.rows)
+            if held.any():
+                out[held] = self.flat.get(rows[held])
+            return out
 
     # -- keeping up with SQLite ---------------------------------------------------------
     def refresh(self) -> None:

@@ -306,3 +306,24 @@ def test_vector_file_round_trip_stale_and_damaged(tmp_path):
         handle.write(b"\x00\x01\x02")
     with pytest.raises(IndexFileError, match="damaged"):
         VectorFile.open(tmp_path / "v", dim=16)
+
+
+def test_updates_over_a_memory_mapped_file_do_not_grow_the_tail_without_bound(tmp_path):
+    # a server updating the same documents again and again: dead tail slots are reclaimed
+    from nearspace.index.exact import ExactBackend
+
+    rng = np.random.default_rng(5)
+    base = ExactBackend(16)
+    base.add(np.arange(100), rng.normal(size=(100, 16)).astype(np.float32))
+    base.save(tmp_path / "flat")
+    loaded = ExactBackend.load(tmp_path / "flat")
+    assert isinstance(loaded.base, np.memmap)
+    for _ in range(400):
+        rows = rng.choice(100, 10, replace=False)
+        loaded.add(rows, rng.normal(size=(10, 16)).astype(np.float32))
+    latest = rng.normal(size=(1, 16)).astype(np.float32)
+    loaded.add([7], latest)
+    assert len(loaded) == 100 and loaded.used - loaded.nbase <= 2 * 1024 + 10  # 4,001 adds, bounded tail
+    found, scores = loaded.search(latest, 1)
+    assert found[0][0] == 7 and scores[0][0] > 0.999
+    assert sorted(loaded.live_rows().tolist()) == list(range(100))

@@ -784,6 +784,16 @@ class _SmallIndex:
     def refresh(self) -> None:
         return None
 
+    def vectors_for(self, rows: Any, *, missing_as_zero: bool = False) -> np.ndarray:
+        """As ``VectorIndex.vectors_for``, over the rows ``rows_for_ids`` fetched last."""
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        held = (rows >= 0) & (rows < len(self.matrix))
+        if not held.all() and not missing_as_zero:
+            raise KeyError(int(rows[np.argmin(held)]))
+        out = np.zeros((len(rows), self.matrix.shape[1]), dtype=np.float32)
+        out[held] = self.matrix[rows[held]]
+        return out
+
     def save(self) -> bool:
         return False
 

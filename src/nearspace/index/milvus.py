@@ -156,6 +156,10 @@ class MilvusBackend:
         try:
             self.client.create_collection(name, schema=schema, index_params=params, consistency_level="Strong")
         except Exception as exc:  # noqa: BLE001
+            # the name is a fresh uuid: if it exists now, pymilvus retried a create that had
+            # succeeded (seen under load on milvus-lite), and the collection is ours
+            if "already exists" in str(getattr(exc, "message", None) or exc):
+                return
             raise StoreError(f"Milvus refused to create index collection {name!r}: "
                              f"{getattr(exc, 'message', None) or exc}") from None
 

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from nearspace.errors import InputError
-from nearspace.ingest.readers import parse_json_object
+from nearspace.ingest.readers import parse_json_object, read_utf8
 
 
 @dataclass
@@ -92,12 +92,7 @@ def read_labelled(path: str | Path, *, text_field: str = "text", label_field: st
     done with the data. Labels are kept as strings (``3`` and ``"3"`` are the same class).
     """
     path = Path(path)
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not valid UTF-8") from None
+    raw = read_utf8(path)
     texts, labels, unlabelled = [], [], []
     for lineno, line in enumerate(raw.splitlines(), start=1):
         if not line.strip():

@@ -78,15 +78,24 @@ def graph_files(model_dir: Path, directory: Path) -> tuple[Path, Path]:
 def ensure_graph(model_dir: Path, directory: Path) -> tuple[Path, dict[str, Any]]:
     """The verified graph for ``model_dir``, exporting (and verifying) it when missing or damaged."""
     graph, sidecar = graph_files(model_dir, directory)
+
+    def export() -> dict[str, Any]:
+        meta = export_graph(model_dir, graph, sidecar)
+        _remove_superseded(directory, keep=graph)
+        return meta
+
+    return _cached(graph, sidecar, "ONNX graph", "exporting", export)
+
+
+def _cached(graph: Path, sidecar: Path, what: str, doing: str, build) -> tuple[Path, dict[str, Any]]:
+    """``graph`` and its sidecar metadata when valid, else ``build()`` writes them (one at a time)."""
     with _EXPORT_LOCK:
         meta = _valid(graph, sidecar)
         if meta is not None:
             return graph, meta
         if graph.exists() or sidecar.exists():
-            log.warning("nearspace: the cached ONNX graph %s is missing or damaged; exporting it again", graph)
-        meta = export_graph(model_dir, graph, sidecar)
-        _remove_superseded(directory, keep=graph)
-        return graph, meta
+            log.warning("nearspace: the cached %s %s is missing or damaged; %s it again", what, graph, doing)
+        return graph, build()
 
 
 def _remove_superseded(directory: Path, keep: Path) -> None:
@@ -118,12 +127,8 @@ def ensure_int8_graph(fp32_graph: Path) -> tuple[Path, dict[str, Any]]:
     per channel, activations dynamically), written once beside it and checked against it."""
     graph = fp32_graph.with_name(fp32_graph.stem + INT8_NAME_SUFFIX + ".onnx")
     sidecar = graph.with_suffix(".json")
-    with _EXPORT_LOCK:
-        meta = _valid(graph, sidecar)
-        if meta is not None:
-            return graph, meta
-        if graph.exists() or sidecar.exists():
-            log.warning("nearspace: the cached int8 ONNX graph %s is missing or damaged; quantising again", graph)
+
+    def quantise() -> dict[str, Any]:
         import onnx
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -135,11 +140,12 @@ def ensure_int8_graph(fp32_graph: Path) -> tuple[Path, dict[str, Any]]:
             ours = OnnxEncoder(graph_path=tmp, threads=None).encode(_PROBES, show_progress=False)
             theirs = OnnxEncoder(graph_path=fp32_graph, threads=None).encode(_PROBES, show_progress=False)
             stats = _agreement(ours, theirs, INT8_MIN_MEAN_COSINE, "the int8 graph strays from fp32")
-            meta = _install(tmp, graph, sidecar, {"verified_vs_fp32": stats, "graph_version": GRAPH_VERSION,
+            return _install(tmp, graph, sidecar, {"verified_vs_fp32": stats, "graph_version": GRAPH_VERSION,
                                                   "quantised": "int8 per-channel MatMul weights, dynamic activations"})
-            return graph, meta
         finally:
             tmp.unlink(missing_ok=True)
+
+    return _cached(graph, sidecar, "int8 ONNX graph", "quantising", quantise)
 
 
 def _valid(graph: Path, sidecar: Path) -> dict[str, Any] | None:

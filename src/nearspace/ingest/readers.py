@@ -72,6 +72,18 @@ def read_jsonl_bytes(raw: bytes, name: str, skipped: list[str] | None = None) ->
     return docs
 
 
+def read_utf8(path: Path) -> str:
+    """A small text file's content, or one clear error (unreadable, not UTF-8 at byte N)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not valid UTF-8 (byte {exc.start})") from None
+
+
 def parse_json_line(line: str, where: str) -> Any:
     """One JSON value, or a one-line error naming ``where`` (file:line) and what is wrong."""
     try:

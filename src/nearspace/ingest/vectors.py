@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from nearspace.errors import InputError, StoreError
-from nearspace.ingest.readers import parse_json_object
+from nearspace.ingest.readers import parse_json_object, read_utf8
 from nearspace.store.database import Document
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -156,17 +156,7 @@ def read_npy_vectors(path: str | Path, ids_path: str | Path, metadata_path: str 
 
 
 def _read_lines(path: Path) -> list[str]:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not valid UTF-8 (byte {exc.start})") from None
-    lines = text.splitlines()
-    while lines and not lines[-1].strip():  # a trailing blank line is not an id
-        lines.pop()
+    lines = _read_lines_raw(path)  # a trailing blank line is not an id
     ids = [line.strip() for line in lines]
     blank = next((i for i, x in enumerate(ids) if not x), None)
     if blank is not None:
@@ -191,12 +181,7 @@ def _read_metadata(path: Path, ids: Sequence[str]) -> list[dict[str, Any]]:
 
 
 def _read_lines_raw(path: Path) -> list[str]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not valid UTF-8") from None
+    text = read_utf8(path)
     lines = text.splitlines()
     while lines and not lines[-1].strip():
         lines.pop()

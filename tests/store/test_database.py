@@ -179,3 +179,24 @@ def test_the_api_refuses_a_different_encoder(tmp_path, encoder):
         with pytest.raises(EncoderMismatch, match="refusing encoder 'tfidf'"):
             store.collection("docs", encoder=tfidf)
         assert store.collection("docs").count() == 1
+
+
+def test_commit_leaves_the_wal_copy_to_a_background_checkpoint(tmp_path):
+    import time
+
+    db = Database(tmp_path / "s.db")
+    data = db.collection("c", encoder="test-enc", dim=8, create=True)
+    assert db.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0  # never inside COMMIT
+    db.checkpointer.threshold = 1  # any WAL at all asks for a copy
+    main_before = (tmp_path / "s.db").stat().st_size
+    _write(data, [f"d{i}" for i in range(300)], [f"text number {i} " * 20 for i in range(300)])
+    deadline = time.monotonic() + 10
+    while db.checkpointer.runs == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert db.checkpointer.runs >= 1
+    assert (tmp_path / "s.db").stat().st_size > main_before  # the pages reached the main file
+    db.close()
+    assert not db.checkpointer._thread.is_alive()  # close stops the thread
+    reopened = Database(tmp_path / "s.db")
+    assert reopened.collection("c").count() == 300
+    reopened.close()

@@ -75,6 +75,8 @@ class SafeConnection(sqlite3.Connection):
     path: str | None = None
     #: the owning Database's lock; statements from another thread wait while a transaction runs
     lock: Any = None
+    #: the owning Database's background WAL checkpointer (told after each committed write)
+    checkpointer: Any = None
 
     def cursor(self, factory: Any = SafeCursor) -> sqlite3.Cursor:  # type: ignore[override]
         try:

@@ -11,7 +11,7 @@ What is measured, in one process, one query at a time on one thread:
               ef_construction=200) vs faiss IndexHNSWFlat (M=16, efConstruction=200)
   ingest      rows/s of the backend's add + save (the store-level committed path is SQLite's
               and is not measured here)
-  query p50   k=10, ef=96: backend vs raw hnswlib vs faiss (efSearch=96), recall@10 each
+  query p50   k=10, ef=auto_ef(n) (96 up to 250k, 192 at 1M) or --ef: backend vs raw hnswlib vs faiss, recall@10 each
   filtered    10% equality subset (random rows) and 8% range subset (contiguous rows):
               backend search(allowed=...) vs raw hnswlib with a filter callable
   delete 10%  backend remove() vs raw hnswlib mark_deleted loop
@@ -252,6 +252,8 @@ def main(argv=None) -> int:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--pool", type=int, default=2000, help="real MiniLM vectors to top up from (default 2000)")
     parser.add_argument("--noise", type=float, default=0.03)
+    parser.add_argument("--ef", type=int, default=None,
+                        help="search breadth for every HNSW here (default: nearspace's auto_ef(n), which the store uses)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--synthetic", action="store_true", help="seeded clustered vectors; no encoder")
     parser.add_argument("--no-faiss", action="store_true")
@@ -273,7 +275,11 @@ def main(argv=None) -> int:
     print(f"DATA: {note}; {len(Q)} queries. CPU shared with other agents (load average {load_avg()} at start): "
           "timings are pessimistic.")
     truth = exact_truth(X, Q, 10)
-    out: dict = {"n": n, "data": note}
+    from nearspace.index.hnsw import auto_ef
+
+    ef = args.ef or auto_ef(n)
+    print(f"ef_search {ef} for every HNSW below ({'--ef' if args.ef else 'auto_ef(n), as the store uses'})")
+    out: dict = {"n": n, "data": note, "ef": ef}
     work = Path(tempfile.mkdtemp(prefix="ns-scale-"))
     np.save(work / "q.npy", Q[0])
 
@@ -289,7 +295,7 @@ def main(argv=None) -> int:
     ours = None
     if not args.store_only:
         t = time.perf_counter()
-        ours = index.create("hnsw", dim, "cosine", M=16, ef_construction=200, ef_search=96)
+        ours = index.create("hnsw", dim, "cosine", M=16, ef_construction=200, ef_search=ef)
         for start in range(0, n, 10_000):
             ours.add(rows[start:start + 10_000], X[start:start + 10_000])
         our_build = time.perf_counter() - t
@@ -313,7 +319,7 @@ def main(argv=None) -> int:
             faiss_index.hnsw.efConstruction = 200
             faiss_index.add(X)
             faiss_build = time.perf_counter() - t
-            faiss_index.hnsw.efSearch = 96
+            faiss_index.hnsw.efSearch = ef
             faiss.write_index(faiss_index, str(work / "faiss.index"))
             print(f"build        faiss HNSWFlat {faiss_build:7.1f} s"
                   + (f"   (nearspace backend ratio {ratio(out['build_s'], faiss_build)})" if ours is not None else ""))
@@ -322,7 +328,12 @@ def main(argv=None) -> int:
             print("faiss-cpu not installed: faiss column skipped")
 
     # -- query ------------------------------------------------------------------------------
-    raw.set_ef(96)
+    sweep = []
+    for trial in (64, 96, 128, 192, 256):  # how recall moves with ef at this size (raw hnswlib)
+        raw.set_ef(trial)
+        sweep.append(f"ef {trial}: {recall_at([raw.knn_query(q, k=10, num_threads=1)[0][0] for q in Q], truth):.3f}")
+    print("recall@10 of raw hnswlib by ef   " + "   ".join(sweep))
+    raw.set_ef(ef)
     found_raw = [raw.knn_query(q, k=10, num_threads=1)[0][0] for q in Q]
     raw_p50 = p50_ms(lambda q: raw.knn_query(q, k=10, num_threads=1), Q)
     print(f"query p50    raw hnswlib {raw_p50:6.2f} ms (recall@10 {recall_at(found_raw, truth):.3f})")

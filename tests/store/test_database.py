@@ -187,7 +187,7 @@ def test_commit_leaves_the_wal_copy_to_a_background_checkpoint(tmp_path):
     db = Database(tmp_path / "s.db")
     data = db.collection("c", encoder="test-enc", dim=8, create=True)
     assert db.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0  # never inside COMMIT
-    db.checkpointer.threshold = 1  # any WAL at all asks for a copy
+    db.checkpointer.threshold = 1  # any WAL at all asks for a copy (below the inline limit)
     main_before = (tmp_path / "s.db").stat().st_size
     _write(data, [f"d{i}" for i in range(300)], [f"text number {i} " * 20 for i in range(300)])
     deadline = time.monotonic() + 10
@@ -200,3 +200,20 @@ def test_commit_leaves_the_wal_copy_to_a_background_checkpoint(tmp_path):
     reopened = Database(tmp_path / "s.db")
     assert reopened.collection("c").count() == 300
     reopened.close()
+
+
+def test_back_to_back_writes_keep_the_wal_bounded(tmp_path):
+    # a background pass alone lags a writer that never pauses; past the inline limit the
+    # writer copies the WAL itself, so SQLite can restart it from the beginning
+    db = Database(tmp_path / "s.db")
+    data = db.collection("c", encoder="test-enc", dim=8, create=True)
+    db.checkpointer.threshold, db.checkpointer.inline_limit = 64 * 1024, 512 * 1024
+    wal = tmp_path / "s.db-wal"
+    largest = 0
+    for batch in range(60):
+        ids = [f"d{batch}-{i}" for i in range(50)]
+        _write(data, ids, [f"batch {batch} text {i} " * 30 for i in range(50)], seed=batch)
+        largest = max(largest, wal.stat().st_size)
+    assert largest < 4 * 1024 * 1024, largest  # 60 batches wrote ~10 MB of pages
+    assert data.count() == 3000
+    db.close()

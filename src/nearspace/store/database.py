@@ -26,6 +26,8 @@ from nearspace.store.filters import compile_where, flatten_metadata, index_colum
 
 #: metadata filters whose matches each CollectionData keeps until the database changes
 FILTER_CACHE = 16
+#: WAL bytes past which the writer checkpoints inline (below it, a background thread does)
+WAL_LIMIT = 128 * 1024 * 1024
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 _STOPWORDS = frozenset(
     "a an and are as at be but by for from has have how i if in into is it its of on or s such "
@@ -144,6 +146,8 @@ def _connect(path: Path) -> sqlite3.Connection:
     # used to copy it into the main file before returning (0.15-0.2 s of a 10k-row delete);
     # the Database's Checkpointer does that copy on another thread (and core) instead
     conn.execute("PRAGMA wal_autocheckpoint=0")
+    # a restarted WAL is cut back to this size (SQLite otherwise keeps its largest size forever)
+    conn.execute(f"PRAGMA journal_size_limit={16 * 1024 * 1024}")
     return conn
 
 
@@ -159,20 +163,33 @@ class Checkpointer:
     until the copy is complete. :meth:`close` waits for a running copy and stops the thread.
     """
 
-    def __init__(self, path: Path, threshold: int = 1000 * 4096) -> None:
+    def __init__(self, path: Path, threshold: int = 1000 * 4096, inline_limit: int = WAL_LIMIT) -> None:
         self.path, self.wal, self.threshold = path, Path(f"{path}-wal"), int(threshold)
+        self.inline_limit = int(inline_limit)
         self._wake = threading.Event()
         self._stop = False
         self._thread: threading.Thread | None = None
         self._pid = 0
         self.runs = 0  # completed checkpoints (for tests and benchmarks)
 
-    def after_commit(self) -> None:
+    def after_commit(self, conn: sqlite3.Connection) -> None:
+        """Called by the writer after a commit, still holding its lock."""
         try:
-            if self.wal.stat().st_size < self.threshold:
-                return
+            size = self.wal.stat().st_size
         except OSError:  # no WAL (another connection checkpointed and removed it)
             return
+        if size < self.threshold:
+            return
+        if size >= self.inline_limit:
+            # Under back-to-back writes a background pass always lags the writer, so the WAL
+            # would never be wholly copied and SQLite would never restart it (it grew to 8 GB
+            # during a 1M-row ingest). Past the limit the writer copies inline, as SQLite's own
+            # autocheckpoint would, and the next write starts the WAL from its beginning.
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                return
+            except Exception:  # busy: the background pass holds the checkpoint; it continues
+                pass
         if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
             if self._stop:
                 return
@@ -349,7 +366,7 @@ class _Transaction:
                     raise
                 checkpointer = getattr(self.conn, "checkpointer", None)
                 if checkpointer is not None:
-                    checkpointer.after_commit()
+                    checkpointer.after_commit(self.conn)
             else:
                 self._rollback()
         finally:

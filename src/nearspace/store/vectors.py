@@ -43,7 +43,8 @@ from nearspace.store.database import CollectionData
 EXACT_THRESHOLD = 20_000
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 200
-HNSW_EF_SEARCH = 96
+#: None: the graph's own rule (nearspace.index.hnsw.auto_ef, which grows with the count)
+HNSW_EF_SEARCH = None
 #: the collection option ``index`` (``CollectionData.set_config(index=...)``)
 INDEX_KINDS = ("auto", "exact", "hnsw", "int8", "binary")
 #: the store compares unit vectors by inner product (= cosine); stored vectors are never renormalised
@@ -75,7 +76,7 @@ class VectorIndex:
     """Nearest-neighbour search over one collection's vectors (cosine on unit vectors)."""
 
     def __init__(self, data: CollectionData, ann_dir: Path, *, exact_threshold: int = EXACT_THRESHOLD,
-                 ef_search: int = HNSW_EF_SEARCH, show_progress: bool = False, kind: str | None = None) -> None:
+                 ef_search: int | None = HNSW_EF_SEARCH, show_progress: bool = False, kind: str | None = None) -> None:
         self.data = data
         self.ann_dir = Path(ann_dir)
         self.prefix = self.ann_dir / data.name  # the ANN backend: <name>.json, <name>.hnsw, ...

@@ -24,14 +24,15 @@ from nearspace.index.base import (IndexFileError, RowTable, as_rows, as_vectors,
 
 def auto_ef(count: int) -> int:
     """The search breadth used when ``ef_search`` is not set: 96 up to 250k vectors, then
-    growing as count**0.71 (500k: 157, 1M: 256).
+    growing as count**0.85 up to 512 (500k: 173, 1M: 312).
 
     A fixed breadth loses recall as the graph grows: at M=16, ef_construction=200 on MiniLM
     passage vectors topped up with noise (benchmarks/scale.py), ef=96 gives recall@10 1.000
     at 100k but 0.93-0.94 at 1M, where raw hnswlib needed ef 192 for 0.951 and 256 for 0.965
-    (and nearspace's own build of the same vectors measured 0.932 at ef 192).
+    (nearspace's own builds of the same vectors: 0.932 at ef 192, 0.945 at ef 257; two graphs
+    of one set differ by about 0.01 in recall).
     """
-    return 96 if count <= 250_000 else int(round(96 * (count / 250_000) ** 0.71))
+    return 96 if count <= 250_000 else min(512, int(round(96 * (count / 250_000) ** 0.85)))
 
 
 class HNSWBackend(RowTable):

@@ -217,3 +217,29 @@ def test_back_to_back_writes_keep_the_wal_bounded(tmp_path):
     assert largest < 4 * 1024 * 1024, largest  # 60 batches wrote ~10 MB of pages
     assert data.count() == 3000
     db.close()
+
+
+def test_idle_checkpoint_thread_ends_and_a_later_commit_starts_another(tmp_path, monkeypatch):
+    import time
+
+    import nearspace.store.database as database
+
+    monkeypatch.setattr(database, "IDLE_SECONDS", 0.2)
+    db = Database(tmp_path / "s.db")
+    data = db.collection("c", encoder="test-enc", dim=8, create=True)
+    db.checkpointer.threshold = 1
+
+    def wait_for(predicate):
+        deadline = time.monotonic() + 10
+        while not predicate() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return predicate()
+
+    _write(data, ["a"], ["first"])
+    first = db.checkpointer._thread
+    assert wait_for(lambda: db.checkpointer.runs >= 1)
+    assert wait_for(lambda: not first.is_alive())  # a dropped Store leaves no thread behind
+    _write(data, ["b"], ["second"], seed=1)
+    assert db.checkpointer._thread is not first
+    assert wait_for(lambda: db.checkpointer.runs >= 2)
+    db.close()

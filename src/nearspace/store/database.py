@@ -28,6 +28,8 @@ from nearspace.store.filters import compile_where, flatten_metadata, index_colum
 FILTER_CACHE = 16
 #: WAL bytes past which the writer checkpoints inline (below it, a background thread does)
 WAL_LIMIT = 128 * 1024 * 1024
+#: a background checkpoint thread with nothing to do for this long exits
+IDLE_SECONDS = 30.0
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 _STOPWORDS = frozenset(
     "a an and are as at be but by for from has have how i if in into is it its of on or s such "
@@ -205,7 +207,10 @@ class Checkpointer:
             conn = sqlite3.connect(str(self.path), timeout=0.1, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout=100")
             while True:
-                self._wake.wait()
+                # an idle thread ends (a Store dropped without close() must not leave one behind);
+                # the next commit past the threshold starts another
+                if not self._wake.wait(timeout=IDLE_SECONDS):
+                    return
                 self._wake.clear()
                 if self._stop:
                     return

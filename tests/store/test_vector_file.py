@@ -232,3 +232,33 @@ def test_a_repeated_filter_is_served_from_its_cache_until_anything_changes(tmp_p
     assert len(coll.data.filter_rows(where)) == len(first) + 2
     assert {h.id for h in coll.search(vector=V[1], k=50, where=where)} >= {"v0", "v1"}
     store.close()
+
+
+def test_ef_search_is_a_stored_collection_option(tmp_path):
+    """Unset, the HNSW breadth follows auto_ef; set, it is used now, after reopen and after a
+    rebuild, and bad values are refused without changing the stored one."""
+    from nearspace.index.hnsw import auto_ef
+
+    path = tmp_path / "s.db"
+    store, coll, V = _fill(path, n=400, index="hnsw")
+    coll.search(vector=V[0], k=5)
+    assert coll.index.ann.ef == auto_ef(400)
+    coll = store.collection("c", dim=DIM, ef_search=37)
+    coll.search(vector=V[0], k=5)
+    assert coll.index.ann.ef == 37
+    with pytest.raises(InputError, match="ef_search must be"):
+        store.collection("c", dim=DIM, ef_search=0)
+    with pytest.raises(InputError, match="ef_search must be"):
+        store.collection("c", dim=DIM, ef_search="wide")
+    coll.flush()
+    store.close()
+    store = Store(path)
+    reopened = store.collection("c")
+    assert [h.id for h in reopened.search(vector=V[3], k=3)][0] == "v3"
+    assert reopened.index.ann.ef == 37  # stored with the collection, read by the loaded graph
+    for p in store.ann_dir.glob("c.*"):  # the graph is gone: the rebuilt one keeps the option
+        p.unlink()
+    rebuilt = Store(path).collection("c")
+    rebuilt.search(vector=V[1], k=3)
+    assert rebuilt.index.ann.ef == 37
+    store.close()

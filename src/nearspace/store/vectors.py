@@ -68,6 +68,12 @@ def check_index_kind(kind: Any) -> str:
     return kind
 
 
+def check_ef_search(ef_search: Any) -> int:
+    if isinstance(ef_search, bool) or not isinstance(ef_search, (int, np.integer)) or not 1 <= ef_search <= 100_000:
+        raise InputError(f"ef_search must be a whole number from 1 to 100000, got {ef_search!r}")
+    return int(ef_search)
+
+
 class _Stale(Exception):
     """A saved file SQLite does not vouch for (the message says why)."""
 
@@ -284,7 +290,21 @@ class VectorIndex:
         if not getattr(backend, "float_copy", True):
             backend.attach_flat(self.flat)
         if backend.kind == "hnsw":
-            backend.ef_search = self.ef_search
+            backend.ef_search = self._ef_search()
+
+    def _ef_search(self) -> int | None:
+        """The breadth given to this index, else the collection's stored option, else None (auto)."""
+        if self.ef_search is not None:
+            return self.ef_search
+        stored = self.data.config().get("ef_search")
+        return int(stored) if isinstance(stored, int) and stored > 0 else None
+
+    def use_ef_search(self, ef_search: int | None) -> None:
+        """Search the HNSW graph (now and after any rebuild) with this breadth; None: auto."""
+        with self._lock:
+            self.ef_search = ef_search
+            if self.ann is not None and self.ann.kind == "hnsw":
+                self.ann.ef_search = ef_search
 
     def _coarse_index(self):
         if self._coarse is None:

@@ -11,7 +11,7 @@ What is measured, in one process, one query at a time on one thread:
               ef_construction=200) vs faiss IndexHNSWFlat (M=16, efConstruction=200)
   ingest      rows/s of the backend's add + save (the store-level committed path is SQLite's
               and is not measured here)
-  query p50   k=10, ef=auto_ef(n) (96 up to 250k, 192 at 1M) or --ef: backend vs raw hnswlib vs faiss, recall@10 each
+  query p50   k=10, ef=auto_ef(n) (96 up to 250k, 312 at 1M) or --ef: backend vs raw hnswlib vs faiss, recall@10 each
   filtered    10% equality subset (random rows) and 8% range subset (contiguous rows):
               backend search(allowed=...) vs raw hnswlib with a filter callable
   delete 10%  backend remove() vs raw hnswlib mark_deleted loop

@@ -87,7 +87,7 @@ class Store:
         if index is not None:
             check_index_kind(index)
         if ef_search is not None:
-            check_ef_search(ef_search)
+            ef_search = check_ef_search(ef_search)
         if dim is not None or metric is not None:
             coll = self._vector_collection(name, dim, metric or "cosine", create=create)
             return coll._choose_index(index, ef_search)
@@ -178,8 +178,8 @@ class Collection:
             self.data.set_config(index=kind)
         if ef_search is not None:
             if config.get("ef_search") != ef_search:
-                self.data.set_config(ef_search=int(ef_search))
-            self.index.use_ef_search(int(ef_search))
+                self.data.set_config(ef_search=ef_search)
+            self.index.use_ef_search(ef_search)
         return self
 
     @property

@@ -51,8 +51,9 @@ class HNSWBackend(RowTable):
         self.brute_limit, self.threads = int(brute_limit), int(threads)
         self.float_copy = bool(float_copy)
         self._index = None
-        self._bound: int | None = None  # cached by _label_bound, valid while ``used`` is unchanged
-        self._bound_used = -1
+        #: one more than any label ever added (a filtered walk's membership bytes cover them all;
+        #: never shrinks: a removed row's node stays in the graph, marked deleted)
+        self._label_bound = 0
         from nearspace.index.exact import ExactBackend
 
         #: float copy for exact scoring of filtered subsets (memory-mapped after load)
@@ -103,6 +104,7 @@ class HNSWBackend(RowTable):
             return
         graph = self._graph(self.used + len(rows))  # upper bound incl. re-added rows
         graph.add_items(vectors, rows, num_threads=self.threads)
+        self._label_bound = max(self._label_bound, int(rows.max()) + 1)
         self._append_slots(rows)
         if self.float_copy:
             self.flat.add(rows, vectors)
@@ -119,14 +121,6 @@ class HNSWBackend(RowTable):
     def _exact(self, queries: np.ndarray, rows: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
         found, scores = self.flat.search(queries, k, allowed=rows)
         return list(zip(found, scores))
-
-    def _label_bound(self, rows: np.ndarray) -> int:
-        """One more than any label the graph may visit (never shrinks: a compacted slot's node
-        stays in the graph, marked deleted)."""
-        if self._bound is None or self._bound_used != self.used:
-            self._bound = max(self._bound or 0, int(self.slot_rows[:self.used].max(initial=-1)) + 1)
-            self._bound_used = self.used
-        return max(self._bound, int(rows.max(initial=-1)) + 1)
 
     def _to_scores(self, distances: np.ndarray) -> np.ndarray:
         return -distances if self.metric == "l2" else 1.0 - distances
@@ -145,7 +139,7 @@ class HNSWBackend(RowTable):
                 return pack_results(self._exact(queries, rows, k))
             # membership as a byte per label: cheaper to build than a set of the allowed rows
             # (~5 ms for 100k of them, per query) and cheaper for hnswlib to call per visited node
-            members = bytearray(self._label_bound(rows))
+            members = bytearray(self._label_bound)
             np.frombuffer(members, dtype=np.uint8)[rows] = 1
             self._index.set_ef(max(self.ef, 2 * k))
             try:
@@ -196,6 +190,7 @@ class HNSWBackend(RowTable):
         elif len(rows):
             raise IndexFileError(f"index {prefix} lists {len(rows)} rows but has no graph")
         backend._init_slots(rows)
+        backend._label_bound = int(rows.max(initial=-1)) + 1
         if not backend.float_copy:
             return backend  # the caller attaches its own float vectors
         from nearspace.index.exact import ExactBackend

@@ -204,8 +204,7 @@ class Checkpointer:
     def _run(self) -> None:
         conn = None
         try:
-            conn = sqlite3.connect(str(self.path), timeout=0.1, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout=100")
+            conn = sqlite3.connect(str(self.path), timeout=0.1, check_same_thread=False)  # 100 ms busy wait
             while True:
                 # an idle thread ends (a Store dropped without close() must not leave one behind);
                 # the next commit past the threshold starts another
@@ -369,9 +368,8 @@ class _Transaction:
                 except BaseException:  # e.g. disk full at commit: leave no transaction open
                     self._rollback()
                     raise
-                checkpointer = getattr(self.conn, "checkpointer", None)
-                if checkpointer is not None:
-                    checkpointer.after_commit(self.conn)
+                if self.conn.checkpointer is not None:
+                    self.conn.checkpointer.after_commit(self.conn)
             else:
                 self._rollback()
         finally:

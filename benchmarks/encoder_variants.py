@@ -13,6 +13,12 @@ and ONNX fp32 knobs measured one at a time: file-order batches (no length bucket
 graph optimisation BASIC instead of ALL, IO binding, batch 16 and 128, 1 intra-op thread.
 Each row: passages/s, ratio to the reference, mean/min cosine and max abs diff vs the reference.
 
+fp32 ceiling: the fastest fp32 matrix multiply available here (numpy's BLAS, torch, ONNX Runtime's
+MatMul), timed on the model's own layer shapes, and the passages/s the encoder could reach if every
+multiply-add of the model (its dense layers and attention scores over the passages' real token
+counts) ran at that rate and nothing else took time. Its ratio to the reference bounds any fp32
+path on this CPU: below the 2.0x target, no fp32 graph can meet it here.
+
 Query encoding: p50/p95 of one SciFact query at a time, per variant, with 1 and 2 threads
 (torch.set_num_threads / an ONNX session per thread count).
 
@@ -96,6 +102,62 @@ def _onnx_iobinding(enc, texts: list[str], batch_size: int) -> np.ndarray:
     return normalize_rows(out)
 
 
+#: (in, out) of MiniLM-L6's dense layers, per transformer layer: Q, K and V as one matmul (as the
+#: fused graph runs them; the larger product is the faster one), attention output, FFN up, down
+LAYER_SHAPES = [(384, 1152), (384, 384), (384, 1536), (1536, 384)]
+LAYERS = 6
+
+
+def model_flops(token_counts: np.ndarray) -> float:
+    """Floating-point operations of one forward pass over passages of these token counts."""
+    lengths = token_counts.astype(np.float64)
+    dense = sum(k * n for k, n in LAYER_SHAPES) * lengths.sum()
+    attention = 2 * 384 * np.square(lengths).sum()  # scores QK^T and the weighted sum of V
+    return 2.0 * LAYERS * (dense + attention)
+
+
+def gemm_rates(rows: int = 64 * 240, repeats: int = 3) -> dict[str, float]:
+    """GFLOP/s of each fp32 matmul library here, over the model's layer shapes at ``rows`` tokens."""
+    import onnxruntime as ort
+    import torch
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inputs = {k: rng.standard_normal((rows, k), dtype=np.float32) for k in {k for k, _ in LAYER_SHAPES}}
+    weights = [rng.standard_normal(shape, dtype=np.float32) for shape in LAYER_SHAPES]
+    flops = 2.0 * rows * sum(k * n for k, n in LAYER_SHAPES)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    sessions = []
+    for w in weights:
+        graph = helper.make_graph(
+            [helper.make_node("MatMul", ["x", "w"], ["y"])], "matmul",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, w.shape[0]])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, w.shape[1]])],
+            [numpy_helper.from_array(w, "w")])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        sessions.append(ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"]))
+    torch_weights = [torch.from_numpy(w) for w in weights]
+    torch_inputs = {k: torch.from_numpy(v) for k, v in inputs.items()}
+    libraries: dict[str, Callable[[], None]] = {
+        "numpy": lambda: [inputs[w.shape[0]] @ w for w in weights],
+        "torch": lambda: [torch_inputs[w.shape[0]] @ w for w in torch_weights],
+        "onnxruntime": lambda: [s.run(None, {"x": inputs[w.shape[0]]}) for s, w in zip(sessions, weights)],
+    }
+    rates = {}
+    for name, run in libraries.items():
+        run()
+        best = min(_timed(run) for _ in range(repeats))
+        rates[name] = flops / best / 1e9
+    return rates
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=500, help="SciFact passages to encode (default 500)")
@@ -170,6 +232,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:<22} {r['per_s']:>10.1f} {r['ratio']:>6.2f}x {r['cos_mean']:>9.6f} {r['cos_min']:>9.6f} "
               f"{r['max_abs_diff']:>9.2e}")
 
+    # what fp32 could reach at best here: every multiply-add at the fastest library's matmul rate
+    token_counts = np.concatenate([onnx.tokenizer.batch(texts[i:i + 256])[1].sum(axis=1)
+                                   for i in range(0, len(texts), 256)])
+    flops = model_flops(token_counts)
+    rates = gemm_rates()
+    best_lib = max(rates, key=rates.get)
+    ceiling_per_s = len(texts) / (flops / (rates[best_lib] * 1e9))
+    ceiling = {"model_gflop": flops / 1e9, "mean_tokens": float(token_counts.mean()), "gemm_gflops": rates,
+               "best_library": best_lib, "ceiling_per_s": ceiling_per_s,
+               "ceiling_ratio": ceiling_per_s / rows["reference st fp32"]["per_s"],
+               "achieved_gflops": {label: flops / r["seconds"] / 1e9 for label, r in rows.items()}}
+    print(f"\nfp32 ceiling: {flops / 1e9:,.0f} GFLOP for {len(texts)} passages (mean {token_counts.mean():.0f} tokens); "
+          "matmul GFLOP/s on the model's shapes: " + ", ".join(f"{k} {v:.0f}" for k, v in rates.items()))
+    print(f"  every multiply-add at {best_lib}'s rate: {ceiling_per_s:.1f} passages/s = "
+          f"{ceiling['ceiling_ratio']:.2f}x the reference (an upper bound for any fp32 path on this CPU)")
+    print("  achieved GFLOP/s: " + ", ".join(f"{k} {v:.0f}" for k, v in ceiling["achieved_gflops"].items()))
+
     # single queries, 1 and 2 threads
     latency: dict[str, dict] = {}
     onnx_by_threads = {t: _with_session(onnx, _session(onnx.graph_path, t)) for t in (1, 2)}
@@ -205,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"target: query encode p50 <= {TARGET_QUERY_P50_MS} ms -> {best_p50:.2f} ms: "
           f"{verdict(best_p50 <= TARGET_QUERY_P50_MS)}")
     write_result("encoder_variants", {"n_texts": len(texts), "batch_size": bs, "load_average": load, "cpu": env,
-                                      "batch": rows, "query_latency": latency,
+                                      "batch": rows, "fp32_ceiling": ceiling, "query_latency": latency,
                                       "target": {"batch_met": met_batch, "query_p50_ms": best_p50}})
     return 0
 

@@ -52,10 +52,11 @@ def build_store(path: Path, records: list[dict[str, str]]) -> None:
                                             titles=[r["title"] for r in records], show_progress=len(records) >= 512)
 
 
-def start_server(store: Path, log: Path, timeout: float = 300) -> tuple[subprocess.Popen, str]:
+def start_server(store: Path, log: Path, timeout: float = 300, *,
+                 options: tuple[str, ...] = ("--max-batch", "256")) -> tuple[subprocess.Popen, str]:
     handle = log.open("w")
     proc = subprocess.Popen([PYTHON, "-m", "nearspace.cli", "--store", str(store), "serve", "--port", "0",
-                             "--no-access-log", "--max-batch", "256"], stdout=handle, stderr=subprocess.STDOUT)
+                             "--no-access-log", *options], stdout=handle, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -4,9 +4,13 @@ SQLite allows one writer at a time, and a ``sqlite3`` connection must not run tw
 transactions at once, so every write (create collection, add, upsert, delete) is queued
 to a single writer thread that owns its own connection: concurrent requests are applied one
 after another, each batch in one ``BEGIN IMMEDIATE`` transaction, and none is lost.
-Searches and reads run on reader threads, each with its own connection and its own
-in-memory vector index (WAL mode: readers never block the writer and never see half a
-batch; each index catches up from the change log before every search).
+Searches and reads run on reader threads, each with its own connection (WAL mode: readers
+never block the writer and never see half a batch). The derived search structures of a
+collection (its vector index with the HNSW graph, and its BM25 postings) exist once per
+process, not once per thread: at a million vectors a graph takes ~1.7 GB, so five private
+copies would take 8.5 GB. The shared ones read the change log on a connection of their own
+and catch up before every search, one thread at a time under their own lock (a graph walk
+takes under a millisecond, well below the encoder's few milliseconds, which is serialised too).
 
 The model is loaded once and shared. Its tokenizer is not safe to call from two threads
 at once, and two concurrent forward passes only fight over the same cores, so calls to it
@@ -23,8 +27,10 @@ from typing import Any, Callable, Sequence, TypeVar
 import numpy as np
 
 from nearspace.api import Collection, Store, open_store
+from nearspace.store.vectors import VectorIndex
 from nearspace.encoders import DEFAULT_ENCODER, load_encoder
 from nearspace.encoders.registry import canonical_name
+from nearspace.errors import CollectionNotFound
 from nearspace.server.config import ServerConfig
 
 T = TypeVar("T")
@@ -92,6 +98,10 @@ class Engine:
         #: (collection, method) -> (change-log sequence they reflect, payload)
         self._maps: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
         self._maps_lock = threading.Lock()
+        #: (collection name, collection id) -> the process's one vector index and keyword index
+        self._shared: dict[tuple[str, int], tuple[VectorIndex, Any]] = {}
+        self._shared_store: Store | None = None
+        self._shared_lock = threading.Lock()
         # open (and create) the store now, so a bad path fails at startup, not at the first request
         self._writer.submit(self._store).result()
 
@@ -117,6 +127,10 @@ class Engine:
             for store in self._stores:
                 store.close()
             self._stores.clear()
+        with self._shared_lock:
+            if self._shared_store is not None:
+                self._shared_store.close()
+            self._shared.clear()
 
     # -- per-thread store and collections --------------------------------------------------------
     def _store(self) -> Store:
@@ -144,8 +158,35 @@ class Engine:
             coll = store.collection(name, encoder=self.encoder)
         else:
             coll = store.get_collection(name)  # raises CollectionNotFound with the known names
+        self._share_indexes(coll)
         cached[name] = coll
         return coll
+
+    def _share_indexes(self, coll: Collection) -> None:
+        """Give this thread's ``coll`` the process's one vector index and keyword index."""
+        if not isinstance(coll.store, Store) or not isinstance(coll.index, VectorIndex):
+            return  # a Milvus-backed collection: the search structures live in Milvus
+        from nearspace.search.bm25 import keyword_index
+
+        key = (coll.name, coll.data.cid)
+        with self._shared_lock:
+            shared = self._shared.get(key)
+            if shared is None:
+                if self._shared_store is None:  # its connection serves only the shared structures
+                    self._shared_store = Store(self.config.store, precision=self.config.precision)
+                db = self._shared_store.db
+                with db.lock:
+                    try:
+                        data = db.collection(coll.name)
+                    except CollectionNotFound:
+                        return  # dropped in between: this thread keeps its own
+                if data.cid != coll.data.cid:  # replaced in between: likewise
+                    return
+                index = VectorIndex(data, self._shared_store.ann_dir,
+                                    exact_threshold=self._shared_store.exact_threshold)
+                shared = self._shared[key] = (index, keyword_index(data))
+        coll.index = shared[0]
+        coll.data._keyword_index = shared[1]  # type: ignore[attr-defined]
 
     def map(self, name: str, method: str) -> dict[str, Any]:
         """2-D coordinates and cluster labels, recomputed only after the collection changed."""

@@ -176,10 +176,9 @@ class Collection:
         config = self.data.config() if kind is not None or ef_search is not None else {}
         if kind is not None and config.get("index", "auto") != kind:
             self.data.set_config(index=kind)
-        if ef_search is not None:
-            if config.get("ef_search") != ef_search:
-                self.data.set_config(ef_search=ef_search)
-            self.index.use_ef_search(ef_search)
+        if ef_search is not None and config.get("ef_search") != ef_search:
+            # stored, not pinned on this object: every open Collection reads it at its next search
+            self.data.set_config(ef_search=ef_search)
         return self
 
     @property

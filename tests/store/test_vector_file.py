@@ -246,6 +246,13 @@ def test_ef_search_is_a_stored_collection_option(tmp_path):
     coll = store.collection("c", dim=DIM, ef_search=37)
     coll.search(vector=V[0], k=5)
     assert coll.index.ann.ef == 37
+    other = Store(path).collection("c")  # an open Collection of another connection follows a change
+    other.search(vector=V[0], k=5)
+    assert other.index.ann.ef == 37
+    store.collection("c", dim=DIM, ef_search=41)
+    other.search(vector=V[0], k=5)
+    assert other.index.ann.ef == 41
+    coll = store.collection("c", dim=DIM, ef_search=37)
     with pytest.raises(InputError, match="ef_search must be"):
         store.collection("c", dim=DIM, ef_search=0)
     with pytest.raises(InputError, match="ef_search must be"):

@@ -168,6 +168,10 @@ class VectorIndex:
             if self.flat is not None and state == self._seen:
                 return
             self._refresh()
+            if self.ann is not None and self.ann.kind == "hnsw" and self.ef_search is None:
+                # the stored breadth may have been changed by another Collection or process
+                with self.data.db.lock:
+                    self.ann.ef_search = self._ef_search()
             self._seen = state
 
     def _refresh(self) -> None:

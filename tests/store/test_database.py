@@ -202,6 +202,29 @@ def test_commit_leaves_the_wal_copy_to_a_background_checkpoint(tmp_path):
     reopened.close()
 
 
+def test_a_large_transaction_leaves_no_large_wal_behind(tmp_path):
+    # without truncation the WAL of one big write stays its size on disk until the next write
+    import time
+
+    db = Database(tmp_path / "s.db")
+    data = db.collection("c", encoder="test-enc", dim=8, create=True)
+    db.checkpointer.threshold, db.checkpointer.keep = 1, 64 * 1024
+    wal = tmp_path / "s.db-wal"
+    _write(data, [f"d{i}" for i in range(2000)], [f"text number {i} " * 40 for i in range(2000)])
+    assert wal.stat().st_size > 1024 * 1024  # the transaction's pages
+    deadline = time.monotonic() + 10
+    while wal.stat().st_size > db.checkpointer.keep and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert wal.stat().st_size <= db.checkpointer.keep, wal.stat().st_size
+    assert data.count() == 2000  # the store's own connection reads on, and writes on
+    _write(data, ["after"], ["written after the truncation"], seed=7)
+    db.close()
+    reopened = Database(tmp_path / "s.db")
+    assert reopened.collection("c").count() == 2001
+    assert reopened.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    reopened.close()
+
+
 def test_back_to_back_writes_keep_the_wal_bounded(tmp_path):
     # a background pass alone lags a writer that never pauses; past the inline limit the
     # writer copies the WAL itself, so SQLite can restart it from the beginning

@@ -30,6 +30,9 @@ FILTER_CACHE = 16
 WAL_LIMIT = 128 * 1024 * 1024
 #: a background checkpoint thread with nothing to do for this long exits
 IDLE_SECONDS = 30.0
+#: WAL bytes SQLite keeps on disk once the WAL restarts (journal_size_limit); a checkpoint that
+#: copied everything truncates a larger WAL at once
+WAL_KEEP = 16 * 1024 * 1024
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 _STOPWORDS = frozenset(
     "a an and are as at be but by for from has have how i if in into is it its of on or s such "
@@ -149,7 +152,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     # the Database's Checkpointer does that copy on another thread (and core) instead
     conn.execute("PRAGMA wal_autocheckpoint=0")
     # a restarted WAL is cut back to this size (SQLite otherwise keeps its largest size forever)
-    conn.execute(f"PRAGMA journal_size_limit={16 * 1024 * 1024}")
+    conn.execute(f"PRAGMA journal_size_limit={WAL_KEEP}")
     return conn
 
 
@@ -162,12 +165,17 @@ class Checkpointer:
     ``PRAGMA wal_checkpoint(PASSIVE)`` on its own connection (SQLite releases the GIL while it
     copies; PASSIVE never blocks readers or writers, so a busy store is checkpointed a little
     later, not stalled). A checkpoint is crash-safe by SQLite's design: the WAL stays valid
-    until the copy is complete. :meth:`close` waits for a running copy and stops the thread.
+    until the copy is complete. When a pass copied everything and the WAL is still larger than
+    :data:`WAL_KEEP` (one big transaction, such as a 100k-row delete, leaves hundreds of MB),
+    it truncates the WAL too, if no reader holds an older snapshot; SQLite would otherwise
+    keep that size on disk until the next write. :meth:`close` waits for a running copy and
+    stops the thread.
     """
 
-    def __init__(self, path: Path, threshold: int = 1000 * 4096, inline_limit: int = WAL_LIMIT) -> None:
+    def __init__(self, path: Path, threshold: int = 1000 * 4096, inline_limit: int = WAL_LIMIT,
+                 keep: int = WAL_KEEP) -> None:
         self.path, self.wal, self.threshold = path, Path(f"{path}-wal"), int(threshold)
-        self.inline_limit = int(inline_limit)
+        self.inline_limit, self.keep = int(inline_limit), int(keep)
         self._wake = threading.Event()
         self._stop = False
         self._thread: threading.Thread | None = None
@@ -214,9 +222,12 @@ class Checkpointer:
                 if self._stop:
                     return
                 try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     self.runs += 1
-                except sqlite3.Error:  # busy or read-only: the next commit asks again
+                    if not busy and frames == copied and self.wal.stat().st_size > self.keep:
+                        # waits at most the 100 ms busy timeout for readers of an older snapshot
+                        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                except (sqlite3.Error, OSError):  # busy, read-only or no WAL: the next commit asks again
                     pass
         except sqlite3.Error:
             return

@@ -229,6 +229,15 @@ def store_level(args, X, Q, truth, ref: dict, out: dict) -> None:
           f"raw hnswlib mark_deleted {ref['raw_delete_s']:.3f} s   ratio {ratio(delete + catch_up, ref['raw_delete_s'])}   "
           f"(load {load_avg()})")
     coll.flush()
+    wal = Path(f"{path}-wal")
+    wal_now = wal.stat().st_size if wal.exists() else 0
+    waited = time.perf_counter()
+    while wal.exists() and wal.stat().st_size > 16 * 1024 * 1024 and time.perf_counter() - waited < 10:
+        time.sleep(0.05)  # the background checkpoint copies, then truncates, the delete's WAL
+    wal_later = wal.stat().st_size if wal.exists() else 0
+    print(f"store WAL after the delete: {wal_now / 1e6:.0f} MB at flush, {wal_later / 1e6:.0f} MB "
+          f"{time.perf_counter() - waited:.1f} s later (no write in between)")
+    res.update(wal_after_delete=wal_now, wal_after_checkpoint=wal_later)
     before_compact = dir_bytes(files())
     t = time.perf_counter()
     store.compact()

@@ -170,15 +170,16 @@ def test_drop_collection_removes_every_derived_file(tmp_path):
 def test_large_filtered_subsets_of_an_hnsw_collection_scan_int8_codes(tmp_path, monkeypatch):
     """Filtered subsets of COARSE_MIN rows or more are scanned with int8 codes and rescored from
     the vector file: never short, only matching rows, as good as exact, and in step with writes."""
-    from nearspace.store import vectors
+    from nearspace.index import hnsw
 
-    monkeypatch.setattr(vectors, "COARSE_MIN", 100)
+    monkeypatch.setattr(hnsw, "COARSE_MIN", 100)
     store, coll, V = _fill(tmp_path / "s.db", n=1500, index="hnsw")
     where = {"price": {"$lt": 1200}}
     queries = V[:30] + 0.05 * _vectors(30, seed=3)
     subset = np.arange(1200)
     hits = [[int(h.id[1:]) for h in coll.search(vector=q, k=10, where=where)] for q in queries]
-    assert coll.index._coarse is not None and coll.index._coarse.kind == "int8"
+    coarse = coll.index.ann._coarse
+    assert coarse is not None and coarse.kind == "int8" and coarse.flat is coll.index.flat
     exact = [set(subset[np.argsort(-(V[subset] @ q))[:10]]) for q in queries]
     assert all(len(h) == 10 and max(h) < 1200 for h in hits)
     assert np.mean([len(set(h) & e) / 10 for h, e in zip(hits, exact)]) >= 0.98
@@ -189,6 +190,9 @@ def test_large_filtered_subsets_of_an_hnsw_collection_scan_int8_codes(tmp_path, 
     after = [h.id for h in coll.search(vector=queries[0], k=10, where=where)]
     assert f"v{top}" not in after and len(after) == 10
     assert coll.search(vector=new[0], k=1, where=where)[0].id == "new"
+    coll.flush()  # the vector file is rewritten and mapped again: the codes rescore from the new map
+    assert coll.index.ann._coarse.flat is coll.index.flat
+    assert [h.id for h in coll.search(vector=queries[0], k=10, where=where)] == after
     store.close()
 
 

@@ -2,8 +2,10 @@
 
 Deletes are hnswlib's ``mark_deleted`` (the graph keeps the node, search skips it); a row
 added again is updated in place. Filtered search: a small allowed set (by default up to
-``brute_limit`` rows) is scored exactly from the vectors hnswlib holds, so a filter is never
-short; larger sets walk the graph with a membership filter, and fall back to exact scoring if
+``brute_limit`` rows) is scored without the graph, so a filter is never short: exactly below
+:data:`COARSE_MIN` rows, else by scanning int8 codes of the subset and rescoring a pool of
+candidates with the floats (the codes are built on the first such search, then kept in step);
+larger sets walk the graph with a membership filter, and fall back to exact scoring if
 the walk returns fewer than ``k``. The exact scoring reads a float copy kept by an inner
 :class:`ExactBackend` (saved beside the graph as ``<prefix>.flat``, memory-mapped after load,
 so only the rows of a filtered subset are ever read): hnswlib's ``get_items`` costs ~30 us a row.
@@ -20,6 +22,15 @@ import numpy as np
 
 from nearspace.index.base import (IndexFileError, RowTable, as_rows, as_vectors, check_metric, load_npy,
                                   pack_results, read_header, save_npy, verify_files, write_envelope)
+
+
+#: a filtered search over at least this many (and at most ``brute_limit``) rows scans int8 codes
+#: of the subset (384 B a row to gather at 384-d instead of 1.5 KB of floats from the map) and
+#: rescores a pool of max(4 k, 32) candidates with the float vectors. At 100k x 384 and a 10%
+#: subset: ~2.7-5 ms against ~8-12 ms for exact float scoring (2 loaded cores). 1-bit codes were
+#: faster still (~1.0-1.6 ms) but recalled only 0.72 (pool 400) to 0.96 (pool 2000) on isotropic
+#: 384-d data; int8 with a pool of 40 recalled 1.0 there.
+COARSE_MIN = 2048
 
 
 def auto_ef(count: int) -> int:
@@ -58,6 +69,7 @@ class HNSWBackend(RowTable):
 
         #: float copy for exact scoring of filtered subsets (memory-mapped after load)
         self.flat = ExactBackend(self.dim, self.metric)
+        self._coarse = None  # int8 codes for mid-sized filtered subsets (built on first use)
 
     def _options(self) -> dict[str, Any]:
         return {"M": self.M, "ef_construction": self.ef_construction, "ef_search": self.ef_search,
@@ -73,6 +85,21 @@ class HNSWBackend(RowTable):
         if self.float_copy:
             raise ValueError("this HNSW backend keeps its own float copy")
         self.flat = flat
+        if self._coarse is not None:
+            self._coarse.attach_flat(flat)
+
+    def _coarse_index(self):
+        if self._coarse is None:
+            from nearspace.index.quantized import Int8Backend
+
+            coarse = Int8Backend(self.dim, self.metric, float_copy=False)
+            coarse.attach_flat(self.flat)
+            live = np.flatnonzero(self.flat.alive[:self.flat.used])
+            for start in range(0, len(live), 50_000):
+                slots = live[start:start + 50_000]
+                coarse.add(self.flat.slot_rows[slots], self.flat.gather(slots))
+            self._coarse = coarse
+        return self._coarse
 
     def _graph(self, capacity: int):
         import hnswlib
@@ -108,6 +135,8 @@ class HNSWBackend(RowTable):
         self._append_slots(rows)
         if self.float_copy:
             self.flat.add(rows, vectors)
+        if self._coarse is not None:
+            self._coarse.add(rows, vectors)
 
     def remove(self, rows: Any) -> int:
         slots = self._mark_removed(rows)
@@ -115,6 +144,8 @@ class HNSWBackend(RowTable):
             self._index.mark_deleted(int(row))
         if self.float_copy:
             self.flat.remove(rows)
+        if self._coarse is not None:
+            self._coarse.remove(rows)
         self._maybe_compact()
         return len(slots)
 
@@ -135,6 +166,8 @@ class HNSWBackend(RowTable):
             k = min(k, len(rows))
             if k <= 0:
                 return pack_results([(rows[:0], np.zeros(0, np.float32))] * len(queries))
+            if COARSE_MIN <= len(rows) <= self.brute_limit:
+                return self._coarse_index().search(queries, k, allowed=rows)
             if len(rows) <= self.brute_limit:
                 return pack_results(self._exact(queries, rows, k))
             # membership as a byte per label: cheaper to build than a set of the allowed rows

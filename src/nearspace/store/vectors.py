@@ -49,14 +49,6 @@ HNSW_EF_SEARCH = None
 INDEX_KINDS = ("auto", "exact", "hnsw", "int8", "binary")
 #: the store compares unit vectors by inner product (= cosine); stored vectors are never renormalised
 METRIC = "ip"
-#: a filtered search of an HNSW collection over at least this many (and at most exact_threshold)
-#: rows scans in-memory int8 codes of the subset (384 B a row to gather at 384-d instead of 1.5 KB
-#: of floats from the map) and rescores a pool of max(4 k, 32) candidates with the float vectors.
-#: At 100k x 384 and a 10% subset: ~2.7-5 ms against ~8-12 ms for exact float scoring (2 loaded
-#: cores). 1-bit codes were faster still (~1.0-1.6 ms) but recalled only 0.72 (pool 400) to 0.96
-#: (pool 2000) on isotropic 384-d data; int8 with a pool of 40 recalled 1.0 there.
-COARSE_MIN = 2048
-COARSE_KIND = "int8"
 
 _crc32 = crc32_file  # one checksum for every derived file (benchmarks/durability.py times it)
 log = logging.getLogger("nearspace")
@@ -100,7 +92,6 @@ class VectorIndex:
         self.covered_token: int | None = None  # token of change covered_seq (None: no change yet)
         self._matrix_cache: tuple | None = None
         self._seen: tuple | None = None  # (data_version, total_changes) at the last refresh
-        self._coarse = None  # int8 codes for filtered subsets of an HNSW collection (built on first use)
         # one Collection may be searched from several threads: refresh and graph walks
         # mutate shared state, so they run one at a time
         self._lock = threading.RLock()
@@ -187,7 +178,7 @@ class VectorIndex:
             if same_history:
                 self._apply(self.data.changes_since(self.covered_seq))
             else:
-                self.ann = self._coarse = None  # they followed the old history: reload (checked) or rebuild
+                self.ann = None  # it followed the old history: reload (checked) or rebuild
                 self.covered_seq, self.covered_token = last, token
                 self._open_flat(last)
             self.covered_seq, self.covered_token = last, token
@@ -205,17 +196,16 @@ class VectorIndex:
     def _apply(self, changes: list[tuple[int, int, str]]) -> None:
         deleted = {doc for _, doc, op in changes if op == "del"}
         added = sorted({doc for _, doc, op in changes if op == "add"} - deleted)
-        followers = [b for b in (self.ann, self._coarse) if b is not None]
         if deleted:
             gone = np.fromiter(deleted, dtype=np.int64)
             self.flat.remove(gone)
-            for backend in followers:
-                backend.remove(gone)
+            if self.ann is not None:
+                self.ann.remove(gone)
         if added:
             new_rows, new_vectors = self.data.vectors_for_rows(added)
             self.flat.add(new_rows, new_vectors)
-            for backend in followers:
-                backend.add(new_rows, new_vectors)
+            if self.ann is not None:
+                self.ann.add(new_rows, new_vectors)
 
     # -- the vector file ------------------------------------------------------------------
     def _open_flat(self, last: int) -> None:
@@ -259,9 +249,8 @@ class VectorIndex:
                 # from now on read through the memory map: the vectors leave this process's heap
                 self.flat = ExactBackend.load(self.vec_prefix, header)
             self.flat_seq = self.covered_seq
-            for backend in (self.ann, self._coarse):
-                if backend is not None:
-                    self._attach(backend)
+            if self.ann is not None:
+                self._attach(self.ann)
         except OSError as exc:  # a read-only store still searches; the next writer saves
             if not quiet:
                 raise
@@ -309,19 +298,6 @@ class VectorIndex:
             self.ef_search = ef_search
             if self.ann is not None and self.ann.kind == "hnsw":
                 self.ann.ef_search = ef_search
-
-    def _coarse_index(self):
-        if self._coarse is None:
-            from nearspace import index
-
-            coarse = index.create(COARSE_KIND, self.data.dim, METRIC, float_copy=False)
-            coarse.attach_flat(self.flat)
-            live = np.flatnonzero(self.flat.alive[:self.flat.used])
-            for start in range(0, len(live), 50_000):
-                slots = live[start:start + 50_000]
-                coarse.add(self.flat.slot_rows[slots], self.flat.gather(slots))
-            self._coarse = coarse
-        return self._coarse
 
     def _load_ann(self, kind: str) -> bool:
         from nearspace import index
@@ -470,9 +446,8 @@ class VectorIndex:
         if len(self.flat) == 0 or k <= 0 or (allowed is not None and len(allowed) == 0):
             return []
         query = np.asarray(query, dtype=np.float32).reshape(1, -1)
+        # an HNSW backend scores mid-sized filtered subsets from int8 codes itself (COARSE_MIN)
         backend = self.ann if self.ann is not None else self.flat
-        if allowed is not None and backend.kind == "hnsw" and COARSE_MIN <= len(allowed) <= self.exact_threshold:
-            backend = self._coarse_index()
         rows, scores = backend.search(query, k, allowed)
         return list(zip(rows[0].tolist(), scores[0].tolist()))
 

@@ -101,7 +101,9 @@ def _client(uri: str) -> Any:
 
         logging.getLogger("pymilvus").setLevel(logging.CRITICAL)  # failures reach the caller as errors
         try:
-            client = MilvusClient(uri=uri, token=os.environ.get("NEARSPACE_MILVUS_TOKEN", ""))
+            from nearspace.store.milvus import client_options
+
+            client = MilvusClient(uri=uri, token=os.environ.get("NEARSPACE_MILVUS_TOKEN", ""), **client_options(uri))
         except Exception as exc:  # noqa: BLE001 - connection failures come in many types
             raise StoreError(f"cannot reach Milvus at {uri}: {getattr(exc, 'message', None) or exc}") from None
         if "://" not in uri:

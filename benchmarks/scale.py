@@ -142,6 +142,7 @@ def store_level(args, X, Q, truth, ref: dict, out: dict) -> None:
     import os
 
     from nearspace.api import Store
+    from nearspace.store.database import WAL_KEEP
 
     n, dim = X.shape
     work = Path(tempfile.mkdtemp(prefix="ns-scale-store-"))
@@ -232,7 +233,7 @@ def store_level(args, X, Q, truth, ref: dict, out: dict) -> None:
     wal = Path(f"{path}-wal")
     wal_now = wal.stat().st_size if wal.exists() else 0
     waited = time.perf_counter()
-    while wal.exists() and wal.stat().st_size > 16 * 1024 * 1024 and time.perf_counter() - waited < 10:
+    while wal.exists() and wal.stat().st_size > WAL_KEEP and time.perf_counter() - waited < 10:
         time.sleep(0.05)  # the background checkpoint copies, then truncates, the delete's WAL
     wal_later = wal.stat().st_size if wal.exists() else 0
     print(f"store WAL after the delete: {wal_now / 1e6:.0f} MB at flush, {wal_later / 1e6:.0f} MB "

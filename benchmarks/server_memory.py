@@ -32,17 +32,17 @@ import numpy as np  # noqa: E402
 from _common import PYTHON, RESULTS_DIR, verdict, write_result  # noqa: E402
 from server import Client, start_server  # noqa: E402
 
+from nearspace.server.loadtest import _rss  # noqa: E402
+
 COLLECTION = "memory"
 TARGET_RATIO = 1.5
 WORDS = "river galaxy protein violin market glacier circuit harvest poem bridge lantern orbit".split()
 
 _REFERENCE = r"""
-import json, sys, time
-from pathlib import Path
-def rss():
-    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
-    return int(fields["VmRSS"].split()[0]) / 1024
+import json, os, sys, time
 from nearspace.api import open_store
+from nearspace.server.loadtest import _rss
+rss = lambda: _rss(os.getpid()) / 2**20
 store = open_store(sys.argv[1])
 queries = json.loads(sys.argv[2])
 store.collection(sys.argv[3]).search(queries[0], k=10, mode="keyword")  # imports, no index yet
@@ -54,11 +54,6 @@ for q in queries:
     coll.search(q, k=10, mode="hybrid")
 print(json.dumps({"before_mb": before, "after_mb": rss(), "seconds": time.perf_counter() - start}))
 """
-
-
-def rss_mb(pid: int) -> float:
-    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
-    return int(fields["VmRSS"].split()[0]) / 1024
 
 
 def build_store(path: Path, n: int) -> None:
@@ -93,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
     proc, url = start_server(store, RESULTS_DIR / "server_memory.log", options=("--readers", str(args.readers)))
     try:
-        base = rss_mb(proc.pid)
+        base = _rss(proc.pid) / 2**20
         errors: list[str] = []
 
         def client(i: int) -> None:
@@ -111,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         for t in threads:
             t.join()
         seconds = time.perf_counter() - started
-        served = rss_mb(proc.pid)
+        served = _rss(proc.pid) / 2**20
     finally:
         proc.terminate()
         proc.wait(timeout=60)

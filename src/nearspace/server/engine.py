@@ -164,7 +164,7 @@ class Engine:
 
     def _share_indexes(self, coll: Collection) -> None:
         """Give this thread's ``coll`` the process's one vector index and keyword index."""
-        if not isinstance(coll.store, Store) or not isinstance(coll.index, VectorIndex):
+        if not isinstance(coll.index, VectorIndex):
             return  # a Milvus-backed collection: the search structures live in Milvus
         from nearspace.search.bm25 import keyword_index
 
@@ -182,9 +182,7 @@ class Engine:
                         return  # dropped in between: this thread keeps its own
                 if data.cid != coll.data.cid:  # replaced in between: likewise
                     return
-                index = VectorIndex(data, self._shared_store.ann_dir,
-                                    exact_threshold=self._shared_store.exact_threshold)
-                shared = self._shared[key] = (index, keyword_index(data))
+                shared = self._shared[key] = (Collection(self._shared_store, data, None).index, keyword_index(data))
         coll.index = shared[0]
         coll.data._keyword_index = shared[1]  # type: ignore[attr-defined]
 

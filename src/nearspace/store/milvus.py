@@ -83,6 +83,11 @@ def parse_uri(spec: str) -> str | None:
     return None
 
 
+def _is_lite(uri: str) -> bool:
+    """A milvus-lite file (served in this process), not a ``scheme://`` server address."""
+    return not re.match(r"^[a-z]+://", uri)
+
+
 def client_options(uri: str) -> dict[str, Any]:
     """Extra ``MilvusClient`` arguments for ``uri``.
 
@@ -93,7 +98,7 @@ def client_options(uri: str) -> dict[str, Any]:
     before failing (seen in the index conformance suite). A server in the same process needs no
     keepalive: the client pings only as often as that policy allows.
     """
-    if re.match(r"^[a-z]+://", uri):
+    if not _is_lite(uri):
         return {}
     return {"grpc_options": {"grpc.keepalive_time_ms": 300_000, "grpc.keepalive_permit_without_calls": False}}
 
@@ -159,7 +164,7 @@ class MilvusStore(Store):
                                        **client_options(uri))
         except Exception as exc:  # noqa: BLE001 - connection failures come in many types
             raise StoreError(f"cannot open Milvus store {uri}: {getattr(exc, 'message', None) or exc}") from None
-        self._lite = not re.match(r"^[a-z]+://", uri)
+        self._lite = _is_lite(uri)
         self._closed = False
         if self._lite:
             lite_acquire(uri)

@@ -159,7 +159,7 @@ class VectorIndex:
             if self.flat is not None and state == self._seen:
                 return
             self._refresh()
-            if self.ann is not None and self.ann.kind == "hnsw" and self.ef_search is None:
+            if self.ann is not None and self.ann.kind == "hnsw":
                 # the stored breadth may have been changed by another Collection or process
                 with self.data.db.lock:
                     self.ann.ef_search = self._ef_search()
@@ -291,13 +291,6 @@ class VectorIndex:
             return self.ef_search
         stored = self.data.config().get("ef_search")
         return int(stored) if isinstance(stored, int) and stored > 0 else None
-
-    def use_ef_search(self, ef_search: int | None) -> None:
-        """Search the HNSW graph (now and after any rebuild) with this breadth; None: auto."""
-        with self._lock:
-            self.ef_search = ef_search
-            if self.ann is not None and self.ann.kind == "hnsw":
-                self.ann.ef_search = ef_search
 
     def _load_ann(self, kind: str) -> bool:
         from nearspace import index

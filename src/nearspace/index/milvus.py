@@ -49,6 +49,9 @@ _PREFIX = "nsix_"
 _CLIENTS: dict[str, Any] = {}
 _CLIENTS_LOCK = threading.Lock()
 _PRIVATE: dict[str, str] = {}
+#: (uri, collection) of working collections whose objects were garbage-collected, dropped at the
+#: next safe point (see :func:`_drop_later`)
+_UNUSED: list[tuple[str, str]] = []
 
 
 def _private_uri() -> str:
@@ -101,9 +104,7 @@ def _client(uri: str) -> Any:
 
         logging.getLogger("pymilvus").setLevel(logging.CRITICAL)  # failures reach the caller as errors
         try:
-            from nearspace.store.milvus import client_options
-
-            client = MilvusClient(uri=uri, token=os.environ.get("NEARSPACE_MILVUS_TOKEN", ""), **client_options(uri))
+            client = MilvusClient(uri=uri, token=os.environ.get("NEARSPACE_MILVUS_TOKEN", ""))
         except Exception as exc:  # noqa: BLE001 - connection failures come in many types
             raise StoreError(f"cannot reach Milvus at {uri}: {getattr(exc, 'message', None) or exc}") from None
         if "://" not in uri:
@@ -112,6 +113,28 @@ def _client(uri: str) -> Any:
             lite_acquire(uri)  # a MilvusStore on the same file must not release it under us
         _CLIENTS[uri] = client
         return client
+
+
+def _drop_later(uri: str, name: str) -> None:
+    """A finalizer's drop: queued, never sent from the finalizer itself.
+
+    The garbage collector runs finalizers in whatever thread allocates at the time, and
+    milvus-lite serves its file from threads of this very process: a drop sent from one of
+    its own worker threads (collected while it started another thread) waited for the
+    server's dispatcher, which waited for the lock that worker held: a deadlock (seen in the
+    index conformance suite; pymilvus's keepalive ended it after about 200 s with a failed call).
+    """
+    _UNUSED.append((uri, name))
+
+
+def _drop_unused() -> None:
+    """Drop the queued collections of collected objects (called from ordinary calls only)."""
+    while _UNUSED:
+        try:
+            uri, name = _UNUSED.pop()
+        except IndexError:  # another thread took the last one
+            return
+        _drop(uri, name)
 
 
 def _drop(uri: str, name: str) -> None:
@@ -139,6 +162,7 @@ class MilvusBackend:
         self.uri = resolve_uri(uri)
         self.index_type, self.index_params = index_type, dict(index_params or {})
         self.client = _client(self.uri)
+        _drop_unused()
         self._finalizer: weakref.finalize | None = None
         if _attach is not None:
             self.collection, self._owned = _attach, False  # a saved snapshot: copied before any write
@@ -170,7 +194,7 @@ class MilvusBackend:
         self._create(self.collection)
         self._owned = True
         # a working collection is this object's alone: it goes when the object does
-        self._finalizer = weakref.finalize(self, _drop, self.uri, self.collection)
+        self._finalizer = weakref.finalize(self, _drop_later, self.uri, self.collection)
 
     def _writable(self) -> None:
         if not self._owned:
@@ -205,6 +229,7 @@ class MilvusBackend:
         """Drop this object's working collection now (saved snapshots stay)."""
         if self._finalizer is not None:
             self._finalizer()
+            _drop_unused()
 
     # -- the protocol ------------------------------------------------------------------------
     def __len__(self) -> int:

@@ -88,21 +88,6 @@ def _is_lite(uri: str) -> bool:
     return not re.match(r"^[a-z]+://", uri)
 
 
-def client_options(uri: str) -> dict[str, Any]:
-    """Extra ``MilvusClient`` arguments for ``uri``.
-
-    milvus-lite serves its file from a gRPC server inside this process, with gRPC's default
-    policy of at most one keepalive ping per 5 minutes; pymilvus pings every 10 s. During a call
-    that runs long (a collection created while the server is busy), two such pings make the
-    server send GOAWAY ("too_many_pings"), and pymilvus then retries the call for about 200 s
-    before failing (seen in the index conformance suite). A server in the same process needs no
-    keepalive: the client pings only as often as that policy allows.
-    """
-    if not _is_lite(uri):
-        return {}
-    return {"grpc_options": {"grpc.keepalive_time_ms": 300_000, "grpc.keepalive_permit_without_calls": False}}
-
-
 def lite_acquire(uri: str) -> None:
     """Count one more user of a milvus-lite file in this process (see :func:`lite_release`)."""
     with _LITE_LOCK:
@@ -160,8 +145,7 @@ class MilvusStore(Store):
         self.uri = uri
         self.path = uri
         try:
-            self.client = MilvusClient(uri=uri, token=token or os.environ.get("NEARSPACE_MILVUS_TOKEN", ""),
-                                       **client_options(uri))
+            self.client = MilvusClient(uri=uri, token=token or os.environ.get("NEARSPACE_MILVUS_TOKEN", ""))
         except Exception as exc:  # noqa: BLE001 - connection failures come in many types
             raise StoreError(f"cannot open Milvus store {uri}: {getattr(exc, 'message', None) or exc}") from None
         self._lite = _is_lite(uri)

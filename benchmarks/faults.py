@@ -5,7 +5,7 @@ HNSW graph on the path via NEARSPACE_EXACT_THRESHOLD), kills it with SIGKILL aft
 delay, or (every ``--save-every``th trial) the moment a temporary file of the graph save appears,
 then checks the invariants:
 
-* ``PRAGMA integrity_check`` is ok and the FTS5 index passes its own integrity check;
+* ``PRAGMA integrity_check`` is ok and the store's tables pass ``nearspace.store.audit`` (hashes, metadata index, change log);
 * FTS and metadata rows match the documents, every stored text equals its source;
 * no stored vector is a zero placeholder, and the derived index finds each sampled document's
   own vector first (the graph, when one was saved, agrees with SQLite);
@@ -89,9 +89,9 @@ def check(db: Path, texts: dict[str, str], threshold: int) -> tuple[int, list[st
                 problems.append(f"{doc_id}: zero placeholder vector stored")
         cid = conn.execute("SELECT id FROM collections").fetchone()
         if cid:
-            conn.execute(f"INSERT INTO fts_{cid[0]}(fts_{cid[0]}, rank) VALUES ('integrity-check', 1)")
-            if conn.execute(f"SELECT count(*) FROM fts_{cid[0]}").fetchone()[0] != len(rows):
-                problems.append("FTS rows differ from documents")
+            from nearspace.store.audit import audit
+
+            problems.extend(audit(conn))
             if conn.execute("SELECT count(DISTINCT doc) FROM meta_index").fetchone()[0] != len(rows):
                 problems.append("metadata rows differ from documents")
     except sqlite3.DatabaseError as exc:

@@ -164,6 +164,8 @@ def test_an_older_store_is_migrated_on_open(tmp_path):
         assert store.db.conn.execute("PRAGMA user_version").fetchone()[0] == schema.CURRENT_VERSION
         steps = list(store.db.conn.execute("SELECT from_version, to_version FROM migrations"))
         assert steps == [(v, v + 1) for v in range(1, schema.CURRENT_VERSION)]
+        tables = {r[0] for r in store.db.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert not {t for t in tables if t.startswith("fts_")}  # v4 dropped the FTS5 keyword tables
         coll = store.get_collection("notes")
         assert [h.id for h in coll.search("regularisation dropout", mode="keyword", k=1)] == ["a"]
         assert coll.data.config()["note"] == "fixture"

@@ -67,7 +67,9 @@ def test_delete_removes_everything_for_the_id(data):
     _write(data, ["a", "b"], ["apple pie", "banana bread"], [{"t": "x"}, {"t": "y"}])
     assert data.delete(["a", "zzz"]) == 1
     assert data.count() == 1
-    assert data.keyword_search("apple", 10) == []
+    from nearspace.search.bm25 import keyword_search
+
+    assert keyword_search(data, "apple", 10) == []
     assert data.filter_rows({"t": "x"}).size == 0
     assert data.conn.execute("SELECT count(*) FROM meta_index").fetchone()[0] == 1
 

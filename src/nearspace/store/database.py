@@ -1,8 +1,10 @@
 """SQLite schema and atomic batch writes for named collections.
 
-One transaction per batch is the commit point: documents, vectors, the metadata index,
-the FTS5 keyword index and the change log are written together or not at all, so a
-process killed at any moment leaves the last committed state (WAL mode).
+One transaction per batch is the commit point: documents, vectors, the metadata index
+and the change log are written together or not at all, so a process killed at any moment
+leaves the last committed state (WAL mode). Keyword search is nearspace's own BM25
+(``search/bm25.py``), a derived index that catches up from the change log; schema v4
+dropped the FTS5 tables that earlier versions wrote on every write and no search read.
 """
 from __future__ import annotations
 
@@ -324,9 +326,6 @@ class Database:
                         "INSERT INTO collections(name, encoder, dim, created) VALUES (?, ?, ?, ?)",
                         (name, encoder, dim, time.time()))
                     cid = int(cur.lastrowid)
-                    self.conn.execute(
-                        f"CREATE VIRTUAL TABLE fts_{cid} USING fts5(title, text, content='docs', "
-                        "content_rowid='doc_row', tokenize='porter unicode61 remove_diacritics 2')")
             except sqlite3.IntegrityError:  # another process created it first
                 return self.collection(name, encoder=encoder, dim=dim, create=False)
             except sqlite3.OperationalError as exc:
@@ -346,7 +345,6 @@ class Database:
         with self.transaction():
             for table in ("meta_index", "changes", "artifacts", "files", "docs"):
                 self.conn.execute(f"DELETE FROM {table} WHERE collection_id = ?", (data.cid,))
-            self.conn.execute(f"DROP TABLE IF EXISTS fts_{data.cid}")
             self.conn.execute("DELETE FROM collections WHERE id = ?", (data.cid,))
 
 
@@ -408,7 +406,6 @@ class CollectionData:
 
     def __init__(self, db: Database, cid: int, name: str, encoder: str, dim: int) -> None:
         self.db, self.cid, self.name, self.encoder, self.dim = db, cid, name, encoder, dim
-        self.fts = f"fts_{cid}"
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -587,25 +584,6 @@ class CollectionData:
             rows = np.unique(rows)
         return rows
 
-    def keyword_search(self, query: str, limit: int, rows: np.ndarray | None = None,
-                       weights: tuple[float, float] = (1.0, 1.0)) -> list[tuple[int, float]]:
-        """BM25 over the FTS5 index: ``[(doc_row, score)]`` best first (higher is better)."""
-        match = keyword_query(query)
-        if not match or limit <= 0:
-            return []
-        sql = f"SELECT rowid, bm25({self.fts}, ?, ?) AS s FROM {self.fts} WHERE {self.fts} MATCH ?"
-        params: list[Any] = [weights[0], weights[1], match]
-        if rows is not None:
-            if len(rows) == 0:
-                return []
-            self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS allowed_rows(r INTEGER PRIMARY KEY)")
-            self.conn.execute("DELETE FROM temp.allowed_rows")
-            self.conn.executemany("INSERT INTO temp.allowed_rows VALUES (?)", ((int(r),) for r in rows))
-            sql += " AND rowid IN (SELECT r FROM temp.allowed_rows)"
-        sql += " ORDER BY s LIMIT ?"
-        params.append(limit)
-        return [(row, -score) for row, score in self.conn.execute(sql, params)]
-
     # -- writes ---------------------------------------------------------------------
     def write(self, docs: Sequence[Document], vectors: np.ndarray, *, replace: bool,
               also: Callable[[], None] | None = None,
@@ -687,9 +665,6 @@ class CollectionData:
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (self.cid, doc.id, doc.title, doc.text, meta_json, digest, vector.tobytes()))
                 row = int(cur.lastrowid)
-                if doc.title or doc.text:  # an item of your own vectors alone has no words to index
-                    conn.execute(f"INSERT INTO {self.fts}(rowid, title, text) VALUES (?, ?, ?)",
-                                 (row, doc.title, doc.text))
                 pending_meta.extend(self._metadata_entries(row, doc.metadata))
                 pending_changes.append((self.cid, row, token))
                 existing[doc.id] = (row, digest, meta_json, doc.title, doc.text)
@@ -721,10 +696,6 @@ class CollectionData:
         if not rows:
             return
         conn, token = self.conn, _token(self.conn)
-        texts = [(row, title, text) for row, _h, _m, title, text in rows if title or text]
-        if texts:  # rows stored without title or text were never put in the keyword index
-            conn.executemany(f"INSERT INTO {self.fts}({self.fts}, rowid, title, text) VALUES ('delete', ?, ?, ?)",
-                             texts)
         doc_rows = [(row,) for row, *_ in rows]
         conn.executemany("DELETE FROM meta_index WHERE doc = ?", doc_rows)
         conn.executemany("DELETE FROM docs WHERE doc_row = ?", doc_rows)
@@ -764,9 +735,6 @@ class CollectionData:
 
     def _delete_row(self, row: int, title: str, text: str) -> None:
         conn = self.conn
-        if title or text:  # rows stored without title or text were never put in the keyword index
-            conn.execute(f"INSERT INTO {self.fts}({self.fts}, rowid, title, text) VALUES ('delete', ?, ?, ?)",
-                         (row, title, text))
         conn.execute("DELETE FROM meta_index WHERE doc = ?", (row,))
         conn.execute("DELETE FROM docs WHERE doc_row = ?", (row,))
         conn.execute("INSERT INTO changes(collection_id, doc, op, txn) VALUES (?, ?, 'del', ?)",

@@ -1,13 +1,14 @@
 """Print the import graph of ``src/nearspace`` and any cycle in it.
 
-An edge A -> B is an ``import`` of B that runs when A is imported: statements at module level
-(including inside ``try``/``if`` blocks there), not those inside functions (lazy imports, which
-run when called) or under ``if TYPE_CHECKING:``. ``tests/test_architecture.py`` asserts that the
-graph has no cycle apart from the CLI's sub-command registration (``nearspace.cli.*``, whose
-sub-command modules import the app they register on).
+An edge A -> B is an ``import`` of B anywhere in A: at module level and inside functions (a
+lazy import is still a dependency, only a later one), but not under ``if TYPE_CHECKING:``.
+``--import-time`` keeps only the statements that run when A is imported.
+``tests/test_architecture.py`` asserts that the graph has no cycle apart from the CLI's
+sub-command registration (``nearspace.cli.*``, whose sub-command modules import the app they
+register on).
 
-    python benchmarks/import_graph.py            # cycles only
-    python benchmarks/import_graph.py --edges    # every edge too
+    python benchmarks/import_graph.py                 # cycles only
+    python benchmarks/import_graph.py --edges         # every edge too
 """
 from __future__ import annotations
 
@@ -32,11 +33,14 @@ def _is_type_checking(test: ast.expr) -> bool:
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
-def _top_level_imports(tree: ast.Module, module: str, is_package: bool) -> set[str]:
+def _imports(tree: ast.Module, module: str, is_package: bool, *, lazy: bool) -> set[str]:
     found: set[str] = set()
 
     def visit(body: list[ast.stmt]) -> None:
         for node in body:
+            if lazy and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                visit(node.body)
+                continue
             if isinstance(node, ast.Import):
                 found.update(alias.name for alias in node.names)
             elif isinstance(node, ast.ImportFrom):
@@ -57,25 +61,30 @@ def _top_level_imports(tree: ast.Module, module: str, is_package: bool) -> set[s
                     visit(handler.body)
                 visit(node.orelse)
                 visit(node.finalbody)
-            elif isinstance(node, (ast.With,)):
+            elif isinstance(node, (ast.With, ast.For, ast.While)):
                 visit(node.body)
+                if not isinstance(node, ast.With):
+                    visit(node.orelse)
 
     visit(tree.body)
     return found
 
 
-def import_graph(src: Path = SRC) -> dict[str, set[str]]:
-    """module -> the package's modules it imports at import time."""
+def import_graph(src: Path = SRC, *, lazy: bool = True) -> dict[str, set[str]]:
+    """module -> the package's modules it imports: with ``lazy`` (the default) every import
+    statement, also those inside functions; without it, only those that run at import time."""
     files = {module_name(p): p for p in (src / PACKAGE).rglob("*.py")}
     graph: dict[str, set[str]] = {}
     for module, path in files.items():
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-        targets = _top_level_imports(tree, module, path.name == "__init__.py")
+        targets = _imports(tree, module, path.name == "__init__.py", lazy=lazy)
         edges = set()
         for target in targets:
             while target and target not in files:  # `from a.b import name`: name is not a module
                 target = target.rpartition(".")[0]
-            if target and target != module and target.startswith(PACKAGE):
+            # `from nearspace.store import schema` inside nearspace.store.database names its own
+            # package, which is already being imported: the edge is to the submodule alone
+            if target and target != module and target.startswith(PACKAGE) and not module.startswith(target + "."):
                 edges.add(target)
         # importing a.b.c runs a/__init__ and a/b/__init__ first
         own = set(_parents(module)) | {module}  # a package's own parents are already importing
@@ -135,14 +144,15 @@ def is_cli_registration(component: list[str]) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--edges", action="store_true", help="print every edge")
+    parser.add_argument("--import-time", action="store_true", help="only imports that run at import time")
     args = parser.parse_args()
-    graph = import_graph()
+    graph = import_graph(lazy=not args.import_time)
     if args.edges:
         for module in sorted(graph):
             for target in sorted(graph[module]):
                 print(f"{module} -> {target}")
     found = cycles(graph)
-    print(f"{len(graph)} modules, {sum(map(len, graph.values()))} import-time edges, {len(found)} cycle(s)")
+    print(f"{len(graph)} modules, {sum(map(len, graph.values()))} edges, {len(found)} cycle(s)")
     for component in found:
         kind = "allowed (CLI registration)" if is_cli_registration(component) else "CYCLE"
         print(f"  {kind}: {len(component)} modules: {', '.join(component)}")

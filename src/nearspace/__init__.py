@@ -13,7 +13,7 @@ _EXPORTS = {
     "Store": "nearspace.api",
     "Collection": "nearspace.api",
     "open_store": "nearspace.api",
-    "SearchResult": "nearspace.search.results",
+    "SearchResult": "nearspace.types",
     "load_encoder": "nearspace.encoders",
     "NearspaceError": "nearspace.errors",
 }
@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from nearspace.api import Collection, Store, open_store
     from nearspace.encoders import load_encoder
     from nearspace.errors import NearspaceError
-    from nearspace.search.results import SearchResult
+    from nearspace.types import SearchResult
 
 
 def __getattr__(name: str) -> Any:

@@ -17,8 +17,9 @@ import numpy as np
 from nearspace.encoders import DEFAULT_ENCODER, Encoder, load_encoder
 from nearspace.encoders.registry import canonical_name
 from nearspace.errors import InputError, StoreError
-from nearspace.search.results import SearchResult
-from nearspace.store.database import CollectionData, Database, Document, content_hash
+from nearspace.store.database import CollectionData, Database, content_hash
+from nearspace.types import Document, SearchResult, embedding_text
+from nearspace.validation import check_query, check_where, make_documents, unit_vectors, validate_document
 from nearspace.store.vectors import EXACT_THRESHOLD, VectorIndex
 
 DEFAULT_COLLECTION = "default"
@@ -363,6 +364,7 @@ class Collection:
         """
         from nearspace.search.engine import search
 
+        where = check_where(where)
         if vector is not None:  # search by a vector you have: dense only, same result type
             if query is not None:
                 raise InputError("pass either a query or a vector, not both")
@@ -372,6 +374,7 @@ class Collection:
                           where=where, weights=None, fusion={}, diversity=diversity)
         if query is None:
             raise InputError("search needs a query text or vector=")
+        check_query(query)
         if self.vectors_only and mode != "keyword":
             raise InputError(f"collection {self.name!r} holds your own vectors without a model: search it with "
                              "vector=..., or mode='keyword' over whatever texts were stored")
@@ -437,7 +440,7 @@ class Collection:
 
     def ids(self, where: dict[str, Any] | None = None) -> list[str]:
         """Ids of the stored documents matching the metadata filter ``where`` (all when None)."""
-        if not where:
+        if not check_where(where):
             return list(self.data.ids())
         rows = self.data.filter_rows(where)
         return [doc.id for doc in self.data.rows_to_documents(rows.tolist()).values()]
@@ -480,86 +483,3 @@ def _fusion_spec(fusion: Any) -> dict[str, Any]:
         raise InputError(f"fusion must be 'rrf', 'convex' or a mapping such as {{'method': 'convex', "
                          f"'norm': 'zscore', 'weights': {{'dense': 0.6, 'keyword': 0.4}}}}, got {fusion!r:.80}")
     return dict(fusion)
-
-
-def unit_vectors(vectors: Any, n: int, dim: int, *, where: str) -> np.ndarray:
-    """Validate caller-given vectors and scale them to unit length (search is cosine).
-
-    Zero, NaN and infinite vectors are refused: they have no direction to compare.
-    """
-    try:
-        array = np.asarray(vectors, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"vectors for {where} must be numbers: {exc}") from None
-    if array.ndim != 2 or array.shape != (n, dim):
-        raise InputError(f"vectors must have shape ({n}, {dim}) for {where}, got {array.shape}")
-    finite = np.isfinite(array).all(axis=1)
-    if not finite.all():
-        raise InputError(f"vector {int(np.argmin(finite))} for {where} contains NaN or infinite values")
-    norms = np.linalg.norm(array, axis=1)
-    if (norms == 0).any():
-        raise InputError(f"vector {int(np.argmin(norms))} for {where} is all zeros; it has no direction "
-                         "to compare by cosine")
-    return (array / norms[:, None]).astype(np.float32)
-
-
-def embedding_text(doc: Document) -> str:
-    return f"{doc.title} {doc.text}" if doc.title else doc.text
-
-
-def make_documents(ids: Sequence[str], texts: Sequence[str], metadatas: Sequence[dict] | None,
-                   titles: Sequence[str] | None, *, allow_repeats: bool, allow_empty: bool = False) -> list[Document]:
-    """Validate parallel lists at the API boundary and build Documents."""
-    if isinstance(ids, str) or isinstance(texts, str):
-        raise InputError("ids and texts must be lists, not single strings")
-    ids, texts = list(ids), list(texts)
-    n = len(ids)
-    if len(texts) != n:
-        raise InputError(f"got {n} ids but {len(texts)} texts")
-    metadatas = list(metadatas) if metadatas is not None else [{}] * n
-    titles = list(titles) if titles is not None else [""] * n
-    if len(metadatas) != n or len(titles) != n:
-        raise InputError(f"ids, texts, metadatas and titles must have the same length ({n})")
-    docs: dict[str, Document] = {}
-    for i, (doc_id, text, meta, title) in enumerate(zip(ids, texts, metadatas, titles)):
-        docs_add = validate_document(doc_id, text, meta, title, where=f"item #{i}", allow_empty=allow_empty)
-        if docs_add.id in docs and not allow_repeats:
-            raise InputError(f"id {doc_id!r} appears more than once in the batch")
-        docs.pop(docs_add.id, None)  # last occurrence wins, at its own position
-        docs[docs_add.id] = docs_add
-    return list(docs.values())
-
-
-def validate_document(doc_id: Any, text: Any, metadata: Any, title: Any = "", *, where: str,
-                      allow_empty: bool = False) -> Document:
-    """One document checked against the stated limits (nearspace.limits) before any encoding."""
-    from nearspace.limits import MAX_ID_CHARS, MAX_TEXT_CHARS, check_json_value, check_text
-
-    if not isinstance(doc_id, str) or not doc_id.strip():
-        raise InputError(f"{where}: id must be a non-empty string, got {doc_id!r:.80}")
-    if len(doc_id) > MAX_ID_CHARS:
-        raise InputError(f"{where}: id is {len(doc_id):,} characters long; the limit is {MAX_ID_CHARS:,}")
-    check_text(doc_id, f"{where}: id")
-    if not isinstance(text, str):
-        raise InputError(f"{where} (id {doc_id!r}): text must be a string, got {type(text).__name__}")
-    title = "" if title is None else title
-    if not isinstance(title, str):
-        raise InputError(f"{where} (id {doc_id!r}): title must be a string, got {type(title).__name__}")
-    if len(text) + len(title) > MAX_TEXT_CHARS:
-        raise InputError(f"{where} (id {doc_id!r}): title and text hold {len(text) + len(title):,} characters; "
-                         f"the limit is {MAX_TEXT_CHARS:,} per document (split it, or index it as a file)")
-    check_text(text, f"{where} (id {doc_id!r}): text")
-    check_text(title, f"{where} (id {doc_id!r}): title")
-    if not text.strip() and not title.strip() and not allow_empty:  # allowed when a vector is given
-        raise InputError(f"{where} (id {doc_id!r}): text is empty")
-    if "\x00" in text or "\x00" in title:
-        raise InputError(f"{where} (id {doc_id!r}): text contains NUL bytes")
-    metadata = {} if metadata is None else metadata
-    if not isinstance(metadata, dict):
-        raise InputError(f"{where} (id {doc_id!r}): metadata must be an object, got {type(metadata).__name__}")
-    check_json_value(metadata, f"{where} (id {doc_id!r}): metadata")
-    try:
-        json.dumps(metadata, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{where} (id {doc_id!r}): metadata is not JSON-serialisable: {exc}") from exc
-    return Document(doc_id, text, metadata, title)

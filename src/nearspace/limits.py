@@ -52,8 +52,8 @@ def check_json_value(value: Any, what: str, *, max_depth: int = MAX_NESTING) -> 
         elif isinstance(item, int):
             if not INT_MIN <= item <= INT_MAX:
                 digits = len(str(abs(item))) if abs(item).bit_length() < 14000 else "thousands of"
-                raise LimitError(f"{what} holds an integer of {digits} digits, outside the 64-bit range "
-                                 f"[-2^63, 2^63-1]; store it as a string")
+                raise LimitError(f"{what} holds an integer of {digits} digits, too large for the 64-bit "
+                                 f"range [-2^63, 2^63-1]; store it as a string")
         elif isinstance(item, float):
             if item != item or item in (float("inf"), float("-inf")):
                 raise LimitError(f"{what} holds a non-finite number ({item}); JSON has no NaN or infinity")

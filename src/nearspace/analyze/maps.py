@@ -60,6 +60,10 @@ class MapData:
     def __repr__(self) -> str:  # the generated one would print every text and coordinate
         return f"MapData({len(self.ids)} points, {self.axis}, coloured by {self.color_by!r}, title={self.title!r})"
 
+    def page(self, *, max_text: int | None = None) -> str:
+        """The self-contained HTML page of this map (``render_html``)."""
+        return render_html(self) if max_text is None else render_html(self, max_text=max_text)
+
     def _repr_html_(self) -> str:
         """Jupyter: the interactive HTML map in an iframe (self-contained, no network)."""
         from nearspace.integrations.notebook import map_html

@@ -151,7 +151,7 @@ def save_words(store, name: str, wv: WordVectors, *, source: str = "") -> None:
 
     Refuses to overwrite a collection of ordinary documents.
     """
-    from nearspace.store.database import Document
+    from nearspace.types import Document
 
     db = store.db
     old = db.collection(name) if name in db.collection_names() else None

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from nearspace.errors import InputError
 from nearspace.ingest.readers import read_jsonl
-from nearspace.store.database import Document
+from nearspace.types import Document
 
 Qrels = dict[str, dict[str, int]]
 

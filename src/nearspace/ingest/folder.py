@@ -21,7 +21,8 @@ import numpy as np
 
 from nearspace.ingest.chunking import Chunker
 from nearspace.ingest.parsers import PARSED_SUFFIXES, ParseError, decode_utf8, parse_file
-from nearspace.store.database import Document
+from nearspace.types import Document
+from nearspace.validation import parse_cell, validate_document
 
 RECORD_SUFFIXES = {".jsonl", ".ndjson", ".csv", ".tsv"}
 IGNORE_FILE = ".nearspaceignore"
@@ -289,8 +290,9 @@ class FolderIndexer:
             if not body:
                 continue
             doc_id = (row.get("id") or "").strip() or f"{rel}:{number}"
-            metadata = {"source": rel, "row": number, **{c: _scalar(row.get(c)) for c in meta_columns}}
-            docs.append(Document(doc_id, body, metadata))
+            metadata = {"source": rel, "row": number, **{c: parse_cell(row.get(c)) for c in meta_columns}}
+            # the same checks as every other reader (ids, text, metadata), naming the row
+            docs.append(validate_document(doc_id, body, metadata, where=f"{rel} row {number}"))
         return docs
 
     # -- writing ------------------------------------------------------------------------------
@@ -349,15 +351,3 @@ def _line_of(starts: list[int], offset: int) -> int:
     import bisect
 
     return bisect.bisect_right(starts, offset)
-
-
-def _scalar(value: str | None):
-    if value is None:
-        return None
-    text = value.strip()
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from nearspace.errors import InputError, LimitError
-from nearspace.store.database import Document
+from nearspace.types import Document
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
@@ -47,7 +47,7 @@ def read_jsonl_bytes(raw: bytes, name: str, skipped: list[str] | None = None) ->
     """Documents from JSONL bytes; with a ``skipped`` list, a record that is valid JSON but not
     a usable document (empty, no id, bad metadata) is reported there and left out instead of
     stopping the read. Malformed JSON and over-limit lines always stop it."""
-    from nearspace.api import validate_document
+    from nearspace.validation import validate_document
 
     from nearspace.limits import MAX_RECORD_BYTES
 
@@ -124,7 +124,7 @@ def _record_document(record: Any, where: str, validate_document) -> Document:
 
 def read_text_file(path: str | Path, doc_id: str | None = None) -> Document:
     """One document per file; a Markdown file's first ``#`` heading becomes its title."""
-    from nearspace.api import validate_document
+    from nearspace.validation import validate_document
 
     path = Path(path)
     try:

@@ -27,7 +27,7 @@ import numpy as np
 
 from nearspace.errors import InputError, StoreError
 from nearspace.ingest.readers import parse_json_object, read_utf8
-from nearspace.store.database import Document
+from nearspace.types import Document
 
 if TYPE_CHECKING:  # pragma: no cover
     from nearspace.api import Collection, Store
@@ -107,7 +107,7 @@ def read_parquet_vectors(path: str | Path, vector_column: str = "vector") -> Vec
     """Items of a Parquet file of your own vectors (see the module docstring)."""
     import pyarrow.parquet as pq
 
-    from nearspace.api import validate_document
+    from nearspace.validation import validate_document
     from nearspace.integrations.arrow import read_parquet
 
     path = Path(path)
@@ -131,7 +131,7 @@ def read_parquet_vectors(path: str | Path, vector_column: str = "vector") -> Vec
 
 def read_npy_vectors(path: str | Path, ids_path: str | Path, metadata_path: str | Path | None = None) -> VectorInput:
     """A ``.npy`` matrix (memory-mapped) with its id file and optional metadata JSON Lines."""
-    from nearspace.api import validate_document
+    from nearspace.validation import validate_document
 
     path, ids_path = Path(path), Path(ids_path)
     try:

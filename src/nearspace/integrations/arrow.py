@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import numpy as np
 
 from nearspace.errors import InputError
-from nearspace.store.database import Document
+from nearspace.types import Document
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -125,7 +125,7 @@ def read_parquet(path: str | Path, *, allow_empty: bool | None = None,
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from nearspace.api import validate_document
+    from nearspace.validation import validate_document
 
     path = Path(path)
     try:
@@ -195,7 +195,7 @@ def index_parquet(store: "Store", collection: str, path: str | Path, *, batch_si
     """Upsert a Parquet file's rows with its own vectors when they fit the collection (same
     encoder name and dimension, or the collection does not exist yet); returns the counts, or
     None when the file has no usable vectors and its texts must be encoded instead."""
-    from nearspace.api import unit_vectors
+    from nearspace.validation import unit_vectors
     from nearspace.encoders.registry import canonical_name
 
     docs, vectors, info = read_parquet(path)

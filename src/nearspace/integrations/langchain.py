@@ -32,7 +32,7 @@ from langchain_core.vectorstores.utils import maximal_marginal_relevance  # noqa
 
 from nearspace.api import Store  # noqa: E402
 from nearspace.integrations._common import ForeignEncoder, as_store, stored_dim  # noqa: E402
-from nearspace.search.results import SearchResult  # noqa: E402
+from nearspace.types import SearchResult  # noqa: E402
 
 DEFAULT_COLLECTION = "langchain"
 SEARCH_TYPES = ("similarity", "hybrid", "keyword")

@@ -142,11 +142,10 @@ MAP_TEXT = 300
 
 
 def map_html(data: Any, *, height: int = 520) -> str:
-    """The interactive map (``analyze.maps.render_html``, self-contained: inline data and
-    script, no network) inside an ``iframe`` whose ``srcdoc`` is the escaped page, so its
-    script and styles stay out of the notebook's own page."""
-    from nearspace.analyze.maps import render_html
-
-    page = render_html(data, max_text=MAP_TEXT)
+    """The interactive map (``MapData.page``, self-contained: inline data and script, no
+    network) inside an ``iframe`` whose ``srcdoc`` is the escaped page, so its script and styles
+    stay out of the notebook's own page. (The map renders itself: this module imports nothing of
+    nearspace, so the result types can use it from the bottom layer.)"""
+    page = data.page(max_text=MAP_TEXT)
     return (f"<iframe srcdoc=\"{html.escape(page, quote=True)}\" style=\"width:100%;height:{int(height)}px;"
             f"border:1px solid #ddd\" sandbox=\"allow-scripts\" title=\"{_e(data.title)}\"></iframe>")

@@ -19,6 +19,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from nearspace.errors import InputError
+from nearspace.validation import parse_cell
 
 # header aliases, compared after lower-casing and dropping "_", "-", " " and "."
 USER_NAMES = ("user", "userid", "uid", "users", "customer", "customerid", "visitorid", "reviewerid", "member",
@@ -563,14 +564,8 @@ def _scalar(value: Any) -> Any:
     if value is None or isinstance(value, (dict, list, tuple)):
         return None
     if isinstance(value, float):
-        return None if math.isnan(value) else value
+        return value if math.isfinite(value) else None
     if isinstance(value, (int, bool)):
         return value
     text = str(value).strip()
-    if not text:
-        return None
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    return int(number) if number.is_integer() and re.fullmatch(r"-?\d+", text) else number
+    return parse_cell(text) if text else None  # JSON-number cells become numbers; 007, nan, inf stay text

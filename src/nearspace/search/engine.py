@@ -7,7 +7,7 @@ import numpy as np
 
 from nearspace.errors import InputError
 from nearspace.search.fusion import DEFAULT_FUSION, RRF_K, fuse, query_terms
-from nearspace.search.results import SearchResult, SearchResults
+from nearspace.types import SearchResult, SearchResults
 from nearspace.store.database import CollectionData
 from nearspace.store.vectors import VectorIndex
 

@@ -13,11 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from nearspace.store.database import _NAME_RE
 
-#: JSON nesting allowed in metadata and filters (deeper input is refused, never a crash)
-MAX_DEPTH = 32
 #: values allowed in one ``where`` filter: SQLite caps a compound SELECT at 500 terms
 MAX_FILTER_VALUES = 256
-INT64 = 2 ** 63
 #: JSON Schema patterns for what ``check_text`` accepts (validation itself stays in Python,
 #: so the messages are ours): some non-whitespace, no NUL
 NON_BLANK = r"^[^\x00]*[^\x00\s][^\x00]*$"
@@ -41,32 +38,17 @@ class ErrorResponse(BaseModel):
 
 
 # -- input checks shared by the request models ---------------------------------------------------
-def check_json(value: Any, where: str, depth: int = 0, *, int_limit: float = 1e308) -> None:
-    """Refuse what JSON can carry but SQLite and the tokenizer cannot: lone surrogates,
-    integers beyond ``int_limit`` (metadata is indexed as float; filter bounds are bound to
-    SQLite as 64-bit integers), NaN/Infinity, and absurd nesting. Raises ValueError."""
-    if depth > MAX_DEPTH:
-        raise ValueError(f"{where}: nested more than {MAX_DEPTH} levels deep")
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError(f"{where}: text is not valid Unicode (it contains a lone surrogate)") from None
-    elif isinstance(value, bool) or value is None:
-        return
-    elif isinstance(value, int):
-        if not -int_limit <= value < int_limit:
-            raise ValueError(f"{where}: integer {value} is too large (the limit is {int_limit:.3g})")
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"{where}: numbers must be finite")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            check_json(key, f"{where} key", depth + 1, int_limit=int_limit)
-            check_json(item, f"{where}.{key}", depth + 1, int_limit=int_limit)
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            check_json(item, f"{where}[{i}]", depth + 1, int_limit=int_limit)
+def check_json(value: Any, where: str) -> None:
+    """The library's own check (``nearspace.validation.check_json_value``): lone surrogates,
+    integers outside 64 bits, NaN/Infinity and nesting past the limit are refused with the same
+    message as in Python. Raises ValueError, which pydantic turns into a 422."""
+    from nearspace.errors import NearspaceError
+    from nearspace.validation import check_json_value
+
+    try:
+        check_json_value(value, where)
+    except NearspaceError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def check_text(value: str, what: str) -> str:
@@ -378,7 +360,7 @@ def request_models(max_batch: int, max_k: int, dim: int | None = None) -> Reques
         @classmethod
         def _where(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
             if value is not None:
-                check_json(value, "where", int_limit=INT64)
+                check_json(value, "where")
                 if _count_values(value) > MAX_FILTER_VALUES:
                     raise ValueError(f"where has more than {MAX_FILTER_VALUES} values")
             return value

@@ -6,6 +6,7 @@ index (exact or HNSW) that is rebuilt or caught up from SQLite whenever it lags.
 """
 from __future__ import annotations
 
-from nearspace.store.database import CollectionData, Database, Document
+from nearspace.store.database import CollectionData, Database
+from nearspace.types import Document
 
 __all__ = ["Database", "CollectionData", "Document"]

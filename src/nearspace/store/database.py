@@ -17,7 +17,6 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -25,6 +24,7 @@ import numpy as np
 
 from nearspace.errors import CollectionNotFound, EncoderMismatch, InputError, StoreError
 from nearspace.store.filters import compile_where, flatten_metadata, index_columns
+from nearspace.types import Document
 
 #: metadata filters whose matches each CollectionData keeps until the database changes
 FILTER_CACHE = 16
@@ -99,16 +99,6 @@ CREATE TABLE IF NOT EXISTS artifacts(
     PRIMARY KEY (collection_id, name)
 );
 """
-
-
-@dataclass
-class Document:
-    """A stored document as returned by ``get`` and search."""
-
-    id: str
-    text: str
-    metadata: dict[str, Any] = field(default_factory=dict)
-    title: str = ""
 
 
 def content_hash(title: str, text: str) -> str:

@@ -37,8 +37,9 @@ from nearspace.api import DEFAULT_COLLECTION, Collection, Store, _fusion_spec
 from nearspace.encoders import DEFAULT_ENCODER, Encoder, load_encoder
 from nearspace.encoders.registry import canonical_name
 from nearspace.errors import CollectionNotFound, EncoderMismatch, InputError, StoreError
-from nearspace.search.results import SearchResult, SearchResults
-from nearspace.store.database import Document, content_hash, keyword_query
+from nearspace.types import SearchResult, SearchResults
+from nearspace.store.database import content_hash, keyword_query
+from nearspace.types import Document
 from nearspace.store.filters import _COMPARE, _OPS, _check_size, _short, flatten_metadata
 
 import threading
@@ -849,7 +850,7 @@ class MilvusCollection(Collection):
 
         qvec = None
         if vector is not None:  # search by a vector you have: dense only, as locally
-            from nearspace.api import unit_vectors
+            from nearspace.validation import unit_vectors
 
             if query is not None:
                 raise InputError("pass either a query or a vector, not both")

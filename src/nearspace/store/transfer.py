@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from nearspace.errors import StoreError
-from nearspace.store.database import Document
+from nearspace.types import Document
 
 ARTIFACT_NAMES = ("query_adapter",)
 

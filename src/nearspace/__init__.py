@@ -15,14 +15,19 @@ _EXPORTS = {
     "open_store": "nearspace.api",
     "SearchResult": "nearspace.types",
     "load_encoder": "nearspace.encoders",
+    "register_encoder": "nearspace.encoders",
+    "encoder_from_spec": "nearspace.encoders",
+    "EncoderSpec": "nearspace.types",
+    "Document": "nearspace.types",
+    "SearchResults": "nearspace.types",
     "NearspaceError": "nearspace.errors",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from nearspace.api import Collection, Store, open_store
-    from nearspace.encoders import load_encoder
+    from nearspace.encoders import encoder_from_spec, load_encoder, register_encoder
     from nearspace.errors import NearspaceError
-    from nearspace.types import SearchResult
+    from nearspace.types import Document, EncoderSpec, SearchResult, SearchResults
 
 
 def __getattr__(name: str) -> Any:

@@ -15,16 +15,18 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from nearspace.encoders import DEFAULT_ENCODER, Encoder, load_encoder
-from nearspace.encoders.registry import canonical_name
+from nearspace.encoders.base import as_encoder
+from nearspace.encoders.registry import NO_MODEL_NAME, canonical_name, encoder_from_spec, spec_for_name
 from nearspace.errors import InputError, StoreError
 from nearspace.store.database import CollectionData, Database, content_hash
-from nearspace.types import Document, SearchResult, embedding_text
+from nearspace.types import Document, EncoderSpec, SearchResult, embedding_text
 from nearspace.validation import check_query, check_where, make_documents, unit_vectors, validate_document
 from nearspace.store.vectors import EXACT_THRESHOLD, VectorIndex
 
 DEFAULT_COLLECTION = "default"
-#: encoder name recorded for a collection created from a dimension alone (your own vectors)
-VECTORS_ONLY = "none:own-vectors"
+#: encoder name recorded for a collection created from a dimension alone (your own vectors);
+#: its spec is ``EncoderSpec(kind="none", ...)``
+VECTORS_ONLY = NO_MODEL_NAME
 DEFAULT_BATCH = 256
 
 
@@ -61,13 +63,16 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
-    def _resolve_encoder(self, encoder: Encoder | str | None, name_hint: str | None = None) -> Encoder | None:
+    def _resolve_encoder(self, encoder: Encoder | EncoderSpec | str | None) -> Encoder | None:
+        """A name, a spec or an encoder object (protocol v1 or v2) as a protocol-v2 encoder."""
         chosen = encoder if encoder is not None else self._encoder
         if chosen is None:
             return None
         if isinstance(chosen, str):
             return load_encoder(chosen, precision=self.precision)
-        return chosen
+        if isinstance(chosen, (EncoderSpec, Mapping)):
+            return encoder_from_spec(chosen, precision=self.precision)
+        return as_encoder(chosen)
 
     def collection(self, name: str = DEFAULT_COLLECTION, *, encoder: Encoder | str | None = None,
                    create: bool = True, dim: int | None = None, metric: str | None = None,
@@ -99,6 +104,7 @@ class Store:
         else:
             resolved = resolved or load_encoder(DEFAULT_ENCODER, precision=self.precision)
             data = self.db.collection(name, encoder=canonical_name(resolved.name), dim=resolved.dim, create=True)
+            record_spec(data, resolved.spec)
         return Collection(self, data, resolved)._choose_index(index, ef_search)
 
     def _vector_collection(self, name: str, dim: int | None, metric: str, *, create: bool) -> "Collection":
@@ -112,6 +118,7 @@ class Store:
             if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
                 raise InputError(f"dim must be a positive integer, got {dim!r}")
             data = self.db.collection(name, encoder=VECTORS_ONLY, dim=dim, create=True)
+            record_spec(data, EncoderSpec(kind="none", name=VECTORS_ONLY, dim=dim))
         return Collection(self, data, None)
 
     def get_collection(self, name: str = DEFAULT_COLLECTION) -> "Collection":
@@ -123,6 +130,10 @@ class Store:
 
     def drop_collection(self, name: str) -> None:
         self.db.drop_collection(name)
+        self.drop_derived(name)
+
+    def drop_derived(self, name: str) -> None:
+        """Delete the derived files of collection ``name`` (vector files, graph, keyword postings)."""
         from nearspace.store.vectors import derived_files
 
         for path in derived_files(self.ann_dir, name):
@@ -140,6 +151,8 @@ class Store:
         for name in self.list_collections():
             if (self.ann_dir / VECTOR_DIR / f"{name}.json").exists():
                 VectorIndex(self.db.collection(name), self.ann_dir, exact_threshold=self.exact_threshold).compact()
+            # saved indexes, then the change log pruned to what they cover (no encoder is loaded)
+            Collection(self, self.db.collection(name), None).flush()
 
     def info(self) -> dict[str, Any]:
         files = [self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")]
@@ -159,6 +172,22 @@ class Store:
                 "collections": collections}
 
 
+def record_spec(data: Any, spec: EncoderSpec) -> None:
+    """Store the encoder spec with a new collection (its config), so it reopens with no encoder."""
+    data.set_config(encoder_spec=spec.to_dict())
+
+
+def stored_spec(data: Any) -> EncoderSpec:
+    """The spec stored with a collection, or the one its encoder name implies (older stores)."""
+    raw = data.config().get("encoder_spec")
+    if raw:
+        return EncoderSpec.from_dict(raw)
+    try:
+        return spec_for_name(data.encoder, data.dim)
+    except Exception:  # noqa: BLE001 - a name only (a custom encoder of an old store): say so on load
+        return EncoderSpec(kind="custom", name=data.encoder, dim=data.dim)
+
+
 class Collection:
     """Documents with vectors, metadata and a keyword index; searchable three ways."""
 
@@ -166,6 +195,7 @@ class Collection:
         self.store = store
         self.data = data
         self._encoder = encoder
+        self._spec: EncoderSpec | None = None
         self.index = VectorIndex(data, store.ann_dir, exact_threshold=store.exact_threshold)
 
     @property
@@ -183,16 +213,29 @@ class Collection:
         return self
 
     @property
+    def spec(self) -> EncoderSpec:
+        """The encoder spec stored with the collection (derived from its encoder's name for a
+        collection written before specs were stored): enough to load the encoder again."""
+        if self._spec is None:  # fixed for the collection's life: read once
+            self._spec = stored_spec(self.data)
+        return self._spec
+
+    @property
     def encoder(self) -> Encoder:
-        """The collection's encoder, loaded on first use (keyword search never loads it)."""
+        """The collection's encoder, loaded from its spec on first use (keyword search never loads it)."""
         if self._encoder is None:
-            if self.vectors_only:
+            spec = self.spec
+            if not spec.has_model:
                 raise InputError(f"collection {self.name!r} holds your own vectors and has no model to encode "
                                  "text: pass vectors= to upsert, and search(vector=...)")
-            # precision "int8" chooses the model of *new* collections; a collection built with
-            # fp32 vectors keeps being queried with fp32 ones (its recorded name decides)
-            precision = "auto" if self.store.precision == "int8" else self.store.precision
-            self._encoder = load_encoder(self.data.encoder, precision=precision)
+            from nearspace.errors import EncoderUnavailable
+
+            try:
+                self._encoder = encoder_from_spec(spec, precision=self.store.precision)
+            except EncoderUnavailable as exc:
+                raise EncoderUnavailable(f"collection {self.name!r} was built with encoder {spec.name!r} "
+                                         f"(kind {spec.kind!r}), which cannot be loaded here: {exc}; or pass "
+                                         f"encoder= when opening it") from exc
             if self._encoder.dim != self.data.dim:
                 from nearspace.errors import EncoderMismatch
 
@@ -203,7 +246,7 @@ class Collection:
     @property
     def vectors_only(self) -> bool:
         """True for a collection created from a dimension alone (no model)."""
-        return self.data.encoder == VECTORS_ONLY
+        return not self.spec.has_model
 
     @property
     def dim(self) -> int:
@@ -311,8 +354,8 @@ class Collection:
     def _encode_into(self, batch: list[Document], positions: list[int], out: np.ndarray,
                      encoded: np.ndarray) -> None:
         if positions:
-            out[positions] = self.encoder.encode([embedding_text(batch[i]) for i in positions],
-                                                 show_progress=False)
+            out[positions] = self.encoder.encode_documents([embedding_text(batch[i]) for i in positions],
+                                                           show_progress=False)
             encoded[positions] = True
 
     def _write_batch(self, batch: list[Document], vectors: np.ndarray, encoded: np.ndarray | None,
@@ -408,7 +451,7 @@ class Collection:
 
     def embed_queries(self, queries: Sequence[str], *, use_adapter: bool = True) -> np.ndarray:
         """Query vectors as search uses them (adapter applied when one is stored)."""
-        vectors = self.encoder.encode(list(queries), show_progress=False)
+        vectors = self.encoder.encode_queries(list(queries), show_progress=False)
         adapter = self.adapter() if use_adapter else None
         return adapter.transform(vectors) if adapter is not None else vectors
 
@@ -422,7 +465,7 @@ class Collection:
         return self.embed_queries([query])[0]
 
     def _embed_query_plain(self, query: str) -> np.ndarray:
-        return self.encoder.encode([query], show_progress=False)[0]
+        return self.encoder.encode_queries([query], show_progress=False)[0]
 
     def vector_of(self, doc_id: str) -> np.ndarray:
         """The stored (unit) vector of ``doc_id``; InputError if it is not stored."""
@@ -452,8 +495,15 @@ class Collection:
         no graph to save)."""
         from nearspace.search.bm25 import keyword_index
 
-        keyword_index(self.data).refresh()
-        return self.index.save()
+        keywords = keyword_index(self.data)
+        keywords.refresh()
+        saved = self.index.save()
+        # the change log is needed only back to what every derived index covers; the covered
+        # change itself stays (its token proves a saved file's history), older ones go
+        covered = [keywords.covered_seq] + [s for s in (self.index.flat_seq, self.index.ann_seq) if s >= 0]
+        if min(covered) > 1:
+            self.data.prune_changes(min(covered) - 1)
+        return saved
 
     def to_arrow(self):
         """The collection as a ``pyarrow.Table``: id, title, text, metadata (JSON text) and

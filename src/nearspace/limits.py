@@ -34,28 +34,30 @@ def check_text(value: str, what: str) -> None:
 
 def check_json_value(value: Any, what: str, *, max_depth: int = MAX_NESTING) -> None:
     """Depth, integer range, finite floats and valid strings, for a JSON-like value."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
+    # each item carries its path (``a.b[2]``) so a refusal names the field, not just the object
+    stack: list[tuple[Any, int, str]] = [(value, 0, "")]
     while stack:
-        item, depth = stack.pop()
+        item, depth, path = stack.pop()
+        where = f"{what} field {path!r}" if path else what
         if isinstance(item, (dict, list, tuple)):
             if depth >= max_depth:
-                raise LimitError(f"{what} is nested more than {max_depth} levels deep")
+                raise LimitError(f"{where} is nested more than {max_depth} levels deep")
             if isinstance(item, dict):
                 for key, child in item.items():
                     if isinstance(key, str):
-                        check_text(key, f"{what} (a key)")
-                    stack.append((child, depth + 1))
+                        check_text(key, f"{where} (a key)")
+                    stack.append((child, depth + 1, f"{path}.{key}" if path else str(key)))
             else:
-                stack.extend((child, depth + 1) for child in item)
+                stack.extend((child, depth + 1, f"{path}[{i}]") for i, child in enumerate(item))
         elif isinstance(item, bool) or item is None:
             continue
         elif isinstance(item, int):
             if not INT_MIN <= item <= INT_MAX:
                 digits = len(str(abs(item))) if abs(item).bit_length() < 14000 else "thousands of"
-                raise LimitError(f"{what} holds an integer of {digits} digits, too large for the 64-bit "
+                raise LimitError(f"{where} holds an integer of {digits} digits, too large for the 64-bit "
                                  f"range [-2^63, 2^63-1]; store it as a string")
         elif isinstance(item, float):
             if item != item or item in (float("inf"), float("-inf")):
-                raise LimitError(f"{what} holds a non-finite number ({item}); JSON has no NaN or infinity")
+                raise LimitError(f"{where} holds a non-finite number ({item}); JSON has no NaN or infinity")
         elif isinstance(item, str):
-            check_text(item, what)
+            check_text(item, where)

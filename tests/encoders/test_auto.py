@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from nearspace.encoders.cpu import has_native_bf16
+from nearspace.errors import InputError
 from nearspace.encoders.onnx import _valid, cache_dir, graph_files
 from nearspace.encoders.registry import bf16_for_batches, choose_backend, describe_choice, load_encoder
 from nearspace.encoders.sentence import bundled_model_path
@@ -27,7 +28,7 @@ def test_choice_follows_the_cpu_and_the_overrides(monkeypatch):
     monkeypatch.setenv("NEARSPACE_BACKEND", "torch")
     assert choose_backend() == "torch" and describe_choice().startswith("torch")
     monkeypatch.setenv("NEARSPACE_BACKEND", "tensorflow")
-    with pytest.raises(Exception, match="backend must be one of"):
+    with pytest.raises(InputError, match="backend must be one of"):
         choose_backend()
 
 

@@ -85,8 +85,7 @@ def test_mutated_files_end_in_a_per_file_result(suffix, seeds, indexer, tmp_path
               suppress_health_check=list(HealthCheck))
     @given(raw=mutated(seeds[suffix]))
     def run(raw: bytes) -> None:
-        outcome, elapsed = examine(indexer, tmp_path, suffix, raw)  # raises if anything escapes
-        assert elapsed < LIMIT_S + 3, (outcome, elapsed)
+        outcome, _ = examine(indexer, tmp_path, suffix, raw)  # raises if anything escapes (a hang: the time limit)
         outcomes[outcome] += 1
 
     run()
@@ -111,12 +110,10 @@ def test_a_run_over_broken_files_goes_on(seeds, indexer, tmp_path, monkeypatch):
 
 
 def test_the_time_limit_interrupts_a_stuck_parser():
-    started = time.perf_counter()
-    with pytest.raises(ParseTimeout, match="longer than 0.3s"):
+    with pytest.raises(ParseTimeout, match="longer than 0.3s"):  # the loop never ends unless interrupted
         with time_limit(0.3):
             while True:  # a parser looping on a hostile file
                 pass
-    assert time.perf_counter() - started < 2
     with time_limit(0.3):  # and a normal parse is not disturbed, nor left with a timer armed
         pass
     time.sleep(0.5)

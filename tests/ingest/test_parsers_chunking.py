@@ -71,7 +71,7 @@ def test_sentence_spans_point_at_the_text():
 
 
 def test_chunks_fit_the_model_window_and_are_never_truncated(encoder):
-    chunker = Chunker(encoder.tokenizer, max_tokens=200, overlap_tokens=40, window=encoder.max_seq_length)
+    chunker = Chunker(encoder, max_tokens=200, overlap_tokens=40)
     sentence = "Photosynthesis converts light energy into chemical energy stored in glucose molecules. "
     text = sentence * 60 + "supercalifragilistic " * 400  # ends with one enormous 'sentence'
     title = "Biology > Plants > Energy"
@@ -92,6 +92,6 @@ def test_chunks_fit_the_model_window_and_are_never_truncated(encoder):
 
 def test_chunker_rejects_bad_sizes(encoder):
     with pytest.raises(ValueError, match="at least 16"):
-        Chunker(encoder.tokenizer, max_tokens=4)
+        Chunker(encoder, max_tokens=4)
     with pytest.raises(ValueError, match="overlap"):
-        Chunker(encoder.tokenizer, max_tokens=50, overlap_tokens=50)
+        Chunker(encoder, max_tokens=50, overlap_tokens=50)

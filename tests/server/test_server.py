@@ -68,13 +68,13 @@ def test_openai_client_gets_nearspace_vectors(server, encoder, example_docs):
 
 def test_large_embedding_requests_get_fp32_vectors(encoder):
     # `auto` may hand 256+ texts to torch bf16 on CPUs with native bf16 (up to 3e-3 off); what
-    # /v1/embeddings returns (SharedEncoder.encode_with_usage) must not depend on the batch size
+    # /v1/embeddings returns (LockedEncoder.encode_with_usage) must not depend on the batch size
     from nearspace.encoders.auto import BF16_MIN_TEXTS
-    from nearspace.server.engine import SharedEncoder
+    from nearspace.encoders.locked import LockedEncoder
 
     texts = [f"note {i}: {'orbit ' * (i % 7)}comet" for i in range(BF16_MIN_TEXTS + 4)]
     fp32 = getattr(encoder, "onnx", encoder)
-    vectors, tokens = SharedEncoder().encode_with_usage(texts)
+    vectors, tokens = LockedEncoder().encode_with_usage(texts)
     assert np.abs(vectors[:8] - fp32.encode(texts[:8])).max() < 1e-4
     assert np.abs(vectors - fp32.encode(texts)).max() < 1e-4 and tokens > len(texts)
 
@@ -191,6 +191,9 @@ def test_bad_input_is_a_clear_4xx_and_changes_nothing(server):
         ("NUL in text", docs_url, {"body": {"documents": [{"id": "n", "text": "a\u0000b"}]}}, 422, "NUL"),
         ("lone surrogate", docs_url, {"raw": b'{"documents": [{"id": "s", "text": "bad \\ud800 text"}]}'}, 422, "unicode"),
         ("integer too large", docs_url, {"body": {"documents": [{**one_doc, "metadata": {"n": 10 ** 400}}]}}, 422, "too large"),
+        # the library's 64-bit rule, not JSON's 1e308 ([14/20]: the server accepted 2**63 before)
+        ("integer just past 64 bits", docs_url, {"body": {"documents": [{**one_doc, "metadata": {"n": 2 ** 63}}]}},
+         422, "too large"),
         ("filter bound beyond 64 bits", search_url, {"body": {"query": "x", "where": {"year": {"$gt": 2 ** 70}}}}, 422, "too large"),
         ("repeated id with mode add", f"{url}/v1/collections/fresh/documents",
          {"body": {"documents": [one_doc, one_doc], "mode": "add"}}, 422, "more than once"),
@@ -257,7 +260,6 @@ def test_api_key_is_required_and_checked(keyed_server):
 
 
 def test_public_bind_without_key_is_refused(tmp_path):
-    started = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "nearspace.cli", "--store", str(tmp_path / "s.db"), "serve",
                            "--host", "0.0.0.0", "--port", "0"], capture_output=True, text=True, timeout=60,
                           env=server_env(None))
@@ -265,8 +267,7 @@ def test_public_bind_without_key_is_refused(tmp_path):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "API key" in lines[0] and "0.0.0.0" in lines[0], proc.stderr
     assert "Uvicorn running" not in proc.stderr + proc.stdout
-    assert time.monotonic() - started < 30  # refused before the model loads
-    assert not (tmp_path / "s.db").exists()
+    assert not (tmp_path / "s.db").exists()  # refused before anything is opened
 
 
 # -- the OpenAPI schema, fuzzed ------------------------------------------------------------------------
@@ -277,7 +278,6 @@ def test_openapi_schema_holds_under_fuzzing(keyed_server, artifacts, tmp_path):
     The coverage phase (boundary cases) runs on its own in test_hardening.py."""
     st = Path(sys.executable).with_name("st")
     costly = "/ask$|/map$"
-    started = time.monotonic()
     # the second run includes the collection list, from which schemathesis learns a real collection name
     for examples, selection in (("40", ["--exclude-path-regex", costly]),
                                 ("6", ["--include-path-regex", f"{costly}|^/v1/collections$"])):
@@ -294,8 +294,6 @@ def test_openapi_schema_holds_under_fuzzing(keyed_server, artifacts, tmp_path):
         assert "Failures:" not in proc.stdout and "Errors:" not in proc.stdout, proc.stdout[-3000:]
         tested = re.search(r"Tested:\s+(\d+)", proc.stdout)
         assert tested and int(tested.group(1)) >= 2, proc.stdout[-3000:]
-    elapsed = time.monotonic() - started
-    assert elapsed < 150, f"schemathesis took {elapsed:.0f}s"
     assert "Traceback" not in keyed_server.log.read_text()
 
 

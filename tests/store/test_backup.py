@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import nearspace
-from nearspace.errors import InputError, StoreTooNew
+from nearspace.errors import InputError, StoreError, StoreTooNew
 from nearspace.store import schema
 from nearspace.store.backup import backup, restore
 from nearspace.store.database import Database, Document
@@ -183,7 +183,7 @@ def test_a_failed_migration_leaves_the_file_as_it_was(tmp_path, monkeypatch):
         raise sqlite3.OperationalError("database or disk is full")  # as a real fault mid-migration would
 
     monkeypatch.setitem(schema.MIGRATIONS, 1, broken)
-    with pytest.raises(Exception, match="disk is full"):
+    with pytest.raises(StoreError, match="disk is full"):
         nearspace.open_store(path)
     monkeypatch.undo()
     conn = sqlite3.connect(path)

@@ -268,3 +268,29 @@ def test_idle_checkpoint_thread_ends_and_a_later_commit_starts_another(tmp_path,
     assert db.checkpointer._thread is not first
     assert wait_for(lambda: db.checkpointer.runs >= 2)
     db.close()
+
+
+def test_flush_prunes_the_change_log_to_what_every_index_covers(tmp_path, encoder):
+    """The change log no longer grows for ever: flush keeps only the change the saved indexes
+    cover (its token proves their history) and what came after."""
+    import nearspace
+
+    path = tmp_path / "p.db"
+    with nearspace.open_store(path, encoder=encoder) as store:
+        coll = store.collection("c")
+        for round_ in range(5):
+            coll.upsert([f"d{i}" for i in range(10)], [f"text {i} version {round_}" for i in range(10)])
+        logged = coll.data.conn.execute("SELECT count(*) FROM changes").fetchone()[0]
+        assert logged >= 50
+        coll.flush()
+        kept = coll.data.conn.execute("SELECT count(*) FROM changes").fetchone()[0]
+        assert kept < logged and kept <= 11
+        hits = coll.search("text 3 version 4", k=1)
+        assert hits[0].id == "d3"
+    with nearspace.open_store(path, encoder=encoder) as store:  # a new process reads the saved indexes
+        coll = store.collection("c")
+        assert coll.search("text 7 version 4", k=1)[0].id == "d7" and coll.count() == 10
+        coll.upsert(["new"], ["a brand new text about tides"])
+        assert coll.search("tides", k=1, mode="keyword")[0].id == "new"
+        store.compact()
+        assert coll.search("brand new tides", k=1)[0].id == "new"

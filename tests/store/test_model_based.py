@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, precondition, rule
 
 from nearspace.api import Store
+from nearspace.errors import InputError
 from tests.store.hashing import HashingEncoder
 
 EXAMPLES = int(os.environ.get("NEARSPACE_MODEL_EXAMPLES", "25"))
@@ -64,7 +65,7 @@ class StoreMachine(RuleBasedStateMachine):
         self.version += 1
         text, meta = _text(doc_id, self.version), {"topic": topic, "year": year}
         if doc_id in self.model:
-            with pytest.raises(Exception, match="already stored"):
+            with pytest.raises(InputError, match="already stored"):
                 self.coll.add(ids=[doc_id], texts=[text], metadatas=[meta])
             return
         self.coll.add(ids=[doc_id], texts=[text], metadatas=[meta])

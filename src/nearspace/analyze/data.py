@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from nearspace.errors import InputError
-from nearspace.ingest.readers import parse_json_object, read_utf8
+from nearspace.jsonl import read_jsonl_values
 
 
 @dataclass
@@ -92,12 +92,8 @@ def read_labelled(path: str | Path, *, text_field: str = "text", label_field: st
     done with the data. Labels are kept as strings (``3`` and ``"3"`` are the same class).
     """
     path = Path(path)
-    raw = read_utf8(path)
     texts, labels, unlabelled = [], [], []
-    for lineno, line in enumerate(raw.splitlines(), start=1):
-        if not line.strip():
-            continue
-        record = parse_json_object(line, f"{path}:{lineno}")
+    for lineno, record in read_jsonl_values(path):
         text = record.get(text_field)
         if not isinstance(text, str) or not text.strip():
             raise InputError(f"{path}:{lineno}: missing or empty '{text_field}'")

@@ -163,19 +163,12 @@ def save_words(store, name: str, wv: WordVectors, *, source: str = "") -> None:
         docs = [Document(w, w, {"count": c}) for w, c in zip(wv.words, wv.counts)]
         tmp.write(docs, wv.vectors, replace=False)
         tmp.set_config(kind=KIND, source=source, **wv.meta)
-        with db.transaction() as conn:
-            if old is not None:  # the same statements as Database.drop_collection, inside this transaction
-                for table in ("meta_index", "changes", "artifacts", "docs"):
-                    conn.execute(f"DELETE FROM {table} WHERE collection_id = ?", (old.cid,))
-                conn.execute(f"DROP TABLE IF EXISTS fts_{old.cid}")
-                conn.execute("DELETE FROM collections WHERE id = ?", (old.cid,))
-            conn.execute("UPDATE collections SET name = ? WHERE id = ?", (name, tmp.cid))
+        db.rename_collection(tmp_name, name, replace=old is not None)  # one transaction
     except BaseException:
         if tmp_name in db.collection_names():
             db.drop_collection(tmp_name)
         raise
-    for suffix in (".hnsw", ".json"):  # a saved graph of the replaced collection no longer applies
-        (store.ann_dir / f"{name}{suffix}").unlink(missing_ok=True)
+    store.drop_derived(name)  # the replaced collection's vector files, graph and postings no longer apply
 
 
 def load_words(store, name: str) -> WordVectors:

@@ -142,24 +142,20 @@ def classify_predict(ctx: typer.Context, texts: Optional[List[str]] = typer.Argu
 
 
 def _read_texts(path: Path) -> list[str]:
+    if path.suffix in (".jsonl", ".ndjson"):
+        from nearspace.jsonl import read_jsonl_values
+
+        texts = []
+        for lineno, record in read_jsonl_values(path):
+            if not isinstance(record.get("text"), str):
+                raise InputError(f"{path}:{lineno}: expected an object with a 'text'")
+            texts.append(record["text"])
+        return texts
     try:
         raw = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    out = []
-    for lineno, line in enumerate(raw.splitlines(), start=1):
-        if not line.strip():
-            continue
-        if path.suffix in (".jsonl", ".ndjson"):
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{lineno}: malformed JSON ({exc.msg})") from None
-            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-                raise InputError(f"{path}:{lineno}: expected an object with a 'text'")
-            out.append(record["text"])
-        else:
-            out.append(line)
+    out = [line for line in raw.splitlines() if line.strip()]  # plain text: one text per line
     return out
 
 

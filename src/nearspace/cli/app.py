@@ -240,8 +240,7 @@ def _index_records(paths: List[Path], store: Path, collection: str, precision: s
         from nearspace.ingest.readers import chunk_long_records, stale_chunk_ids
 
         encoder = target.encoder
-        chunker = Chunker(encoder.tokenizer, max_tokens=chunking[1], overlap_tokens=min(chunking[2], chunking[1] - 1),
-                          window=getattr(encoder, "max_seq_length", 256))
+        chunker = Chunker(encoder, max_tokens=chunking[1], overlap_tokens=min(chunking[2], chunking[1] - 1))
         # records over the model's window are chunked (or refused), never cut off silently
         docs, parts = chunk_long_records(report.documents, chunker, split=chunking[0])
         counts = target.write_documents(docs, batch_size=batch_size, show_progress=len(docs) > batch_size)

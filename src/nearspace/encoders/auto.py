@@ -17,6 +17,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from nearspace.encoders.base import BaseEncoder
+
 #: calls with this many texts or more go to torch bf16: below it, the ~5 s torch import and
 #: model load is not won back by the faster matmuls (ONNX ~8/s vs bf16 ~12/s SciFact passages
 #: on 2 shared cores)
@@ -25,9 +27,10 @@ BF16_MIN_TEXTS = 256
 BF16_STICKY_TEXTS = 32
 
 
-class AutoCpuEncoder:
+class AutoCpuEncoder(BaseEncoder):
     """The bundled model on ONNX Runtime, with torch bf16 taking over large batches."""
 
+    kind = "minilm"
     backend = "onnx+torch-bf16"
     device = "cpu"
 

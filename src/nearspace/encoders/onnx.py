@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from nearspace.encoders.base import encode_longest_first, normalize_rows
+from nearspace.encoders.base import BaseEncoder, encode_longest_first, normalize_rows
 from nearspace.errors import EncoderUnavailable
 
 log = logging.getLogger("nearspace")
@@ -331,9 +331,10 @@ def _default_threads() -> int:
         return os.cpu_count() or 1
 
 
-class OnnxEncoder:
+class OnnxEncoder(BaseEncoder):
     """all-MiniLM-L6-v2 on ONNX Runtime (CPU); unit float32 vectors, same name as the torch path."""
 
+    kind = "minilm"
     backend = "onnx"
     precision = "fp32"
     device = "cpu"

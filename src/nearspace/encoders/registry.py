@@ -1,9 +1,18 @@
-"""Look encoders up by name; dense models are loaded once per process and shared."""
+"""Encoders by kind: a factory per kind, specs in and encoders out.
+
+``register_encoder(kind, factory)`` (or a plugin's entry point in the group
+``nearspace.encoders``) makes a kind loadable; ``encoder_from_spec`` loads what a collection's
+stored spec names; ``load_encoder(name)`` is the short way for the bundled model and the
+baselines, which are loaded once per process and shared.
+"""
 from __future__ import annotations
 
 import functools
+from typing import Any, Callable, Mapping
 
-from nearspace.encoders.base import Encoder
+from nearspace.encoders.base import Encoder, as_encoder
+from nearspace.errors import EncoderUnavailable, InputError
+from nearspace.types import EncoderSpec
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 #: the same model on an int8-quantised ONNX graph (``precision="int8"``): a name of its own,
@@ -44,13 +53,9 @@ def choose_backend(precision: str = "auto", device: str | None = None, backend: 
 
     backend = backend or os.environ.get("NEARSPACE_BACKEND") or "auto"
     if backend not in BACKENDS:
-        from nearspace.errors import InputError
-
         raise InputError(f"encoder backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if precision == "int8":
         if backend == "torch":
-            from nearspace.errors import InputError
-
             raise InputError("precision 'int8' runs on ONNX Runtime; it cannot be combined with NEARSPACE_BACKEND=torch")
         return "onnx"
     if backend != "auto":
@@ -124,6 +129,81 @@ def _load_sentence(precision: str, device: str | None, backend: str, bf16_batche
     return SentenceEncoder(precision=precision, device=device)  # type: ignore[arg-type]
 
 
+#: the entry-point group a plugin registers its encoder kinds in (``name = "module:factory"``)
+ENTRY_POINT_GROUP = "nearspace.encoders"
+#: the name recorded for a collection of your own vectors (kind ``none``): stores written
+#: before specs existed carry it, so it stays the name
+NO_MODEL_NAME = "none:own-vectors"
+
+#: ``factory(spec, *, precision, device) -> encoder``
+EncoderFactory = Callable[..., Any]
+_FACTORIES: dict[str, EncoderFactory] = {}
+
+
+def register_encoder(kind: str, factory: EncoderFactory, *, replace: bool = False) -> None:
+    """Make ``kind`` loadable from a spec: ``factory(spec, precision=..., device=...)`` returns an
+    encoder (protocol v1 objects are adapted). Plugins do this from an entry point in the group
+    ``nearspace.encoders`` instead, so that a stored collection finds its kind in a new process."""
+    if not isinstance(kind, str) or not kind.strip() or not kind.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise InputError(f"encoder kind must be a word such as 'my-model', got {kind!r}")
+    if not callable(factory):
+        raise InputError(f"the factory for encoder kind {kind!r} must be callable, got {type(factory).__name__}")
+    if kind in _FACTORIES and not replace and _FACTORIES[kind] is not factory:
+        raise InputError(f"encoder kind {kind!r} is already registered; pass replace=True to replace it")
+    _FACTORIES[kind] = factory
+
+
+def _entry_points() -> dict[str, Any]:
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def encoder_kinds() -> list[str]:
+    """Every kind a spec can name: built in, registered, and from installed plugins."""
+    return sorted(set(_FACTORIES) | set(_entry_points()))
+
+
+def _factory(kind: str) -> EncoderFactory:
+    if kind not in _FACTORIES:
+        plugin = _entry_points().get(kind)
+        if plugin is not None:
+            try:
+                register_encoder(kind, plugin.load())
+            except Exception as exc:  # noqa: BLE001 - a broken plugin is named, not a traceback
+                raise EncoderUnavailable(f"encoder plugin {kind!r} ({plugin.value}) failed to load: {exc}") from exc
+    factory = _FACTORIES.get(kind)
+    if factory is None:
+        raise EncoderUnavailable(f"no encoder of kind {kind!r} is registered (known kinds: {', '.join(encoder_kinds())}); "
+                                 f"install its plugin or call nearspace.register_encoder({kind!r}, factory)")
+    return factory
+
+
+def spec_for_name(name: str, dim: int | None = None) -> EncoderSpec:
+    """The spec of an encoder known by name alone (a collection written before specs were stored)."""
+    canonical = canonical_name(name)
+    if canonical == NO_MODEL_NAME:
+        if dim is None:
+            raise InputError("a collection without a model needs its dimension")
+        return EncoderSpec(kind="none", name=NO_MODEL_NAME, dim=dim)
+    if canonical in (DEFAULT_ENCODER, INT8_ENCODER):
+        return EncoderSpec(kind="minilm", name=canonical, dim=dim or 384, max_seq_length=256)
+    if canonical in ("onehot", "bow", "tfidf"):
+        kind = "tfidf" if canonical == "tfidf" else "onehot"
+        return EncoderSpec(kind=kind, name=kind, dim=dim or 1)
+    raise EncoderUnavailable(f"unknown encoder {name!r}; available: {DEFAULT_ENCODER}, {INT8_ENCODER}, onehot, tfidf, "
+                             f"or a spec of kind {', '.join(k for k in encoder_kinds() if k != 'none')}")
+
+
+def encoder_from_spec(spec: EncoderSpec | Mapping[str, Any], *, precision: str = "auto",
+                      device: str | None = None) -> Encoder:
+    """Load the encoder a spec describes (its kind's factory), as protocol v2 with the spec's prompts."""
+    if not isinstance(spec, EncoderSpec):
+        spec = EncoderSpec.from_dict(spec)
+    encoder = _factory(spec.kind)(spec, precision=precision, device=device)
+    return as_encoder(encoder, spec)
+
+
 def load_encoder(name: str = DEFAULT_ENCODER, *, precision: str = "auto",
                  device: str | None = None, backend: str | None = None) -> Encoder:
     """Return the encoder called ``name``.
@@ -132,23 +212,57 @@ def load_encoder(name: str = DEFAULT_ENCODER, *, precision: str = "auto",
     int8 ONNX graph, also what ``precision="int8"`` gives) are cached: its weights are read-only, so sharing
     one loaded copy per (precision, device, backend) is safe; :func:`choose_backend` picks
     ONNX Runtime or torch. ``onehot`` and ``tfidf`` return a fresh, unfitted baseline.
+    Other models are loaded from a spec (:func:`encoder_from_spec`).
     """
     canonical = canonical_name(name)
-    if canonical == INT8_ENCODER:
+    if canonical in (DEFAULT_ENCODER, INT8_ENCODER):
+        return _bundled(canonical, precision=precision, device=device, backend=backend)
+    spec = spec_for_name(name)
+    return encoder_from_spec(spec, precision=precision, device=device)
+
+
+def _bundled(name: str, *, precision: str, device: str | None, backend: str | None = None) -> Encoder:
+    if name == INT8_ENCODER:
         precision = "int8"
-    elif canonical == DEFAULT_ENCODER and precision == "int8":
-        canonical = INT8_ENCODER
-    if canonical == DEFAULT_ENCODER or canonical == INT8_ENCODER:
-        return _load_sentence(precision, device, choose_backend(precision, device, backend),
-                              bf16_for_batches(precision, device, backend))
-    if canonical in ("onehot", "bow"):
-        from nearspace.encoders.sparse import OneHotEncoder
+    elif precision == "int8":
+        name = INT8_ENCODER
+    return _load_sentence(precision, device, choose_backend(precision, device, backend),
+                          bf16_for_batches(precision, device, backend))
 
-        return OneHotEncoder()
-    if canonical == "tfidf":
-        from nearspace.encoders.sparse import TfidfEncoder
 
-        return TfidfEncoder()
-    from nearspace.errors import EncoderUnavailable
+# -- the built-in kinds ------------------------------------------------------------------------
+def _minilm(spec: EncoderSpec, *, precision: str = "auto", device: str | None = None) -> Encoder:
+    if canonical_name(spec.name) not in (DEFAULT_ENCODER, INT8_ENCODER):
+        raise InputError(f"encoder kind 'minilm' is the bundled {DEFAULT_ENCODER} (or {INT8_ENCODER}), not {spec.name!r}")
+    # precision "int8" chooses the model of *new* collections; a spec's name decides for a stored one
+    if canonical_name(spec.name) == DEFAULT_ENCODER and precision == "int8":
+        precision = "auto"
+    return _bundled(canonical_name(spec.name), precision=precision, device=device)
 
-    raise EncoderUnavailable(f"unknown encoder {name!r}; available: {DEFAULT_ENCODER}, {INT8_ENCODER}, onehot, tfidf")
+
+def _sentence_transformers(spec: EncoderSpec, *, precision: str = "auto", device: str | None = None) -> Encoder:
+    model = spec.options.get("model")
+    if not isinstance(model, str) or not model:
+        raise InputError("encoder kind 'sentence-transformers' needs options={'model': PATH} (a saved model folder)")
+    from nearspace.encoders.sentence import SentenceEncoder
+
+    if precision not in ("auto", "bf16", "fp32"):
+        precision = "auto"
+    return SentenceEncoder(model, name=spec.name, precision=precision, device=device,  # type: ignore[arg-type]
+                           max_seq_length=spec.max_seq_length)
+
+
+def _sparse(spec: EncoderSpec, *, precision: str = "auto", device: str | None = None) -> Encoder:
+    from nearspace.encoders.sparse import OneHotEncoder, TfidfEncoder
+
+    return TfidfEncoder() if spec.kind == "tfidf" else OneHotEncoder()
+
+
+def _no_model(spec: EncoderSpec, *, precision: str = "auto", device: str | None = None) -> Encoder:
+    raise InputError(f"{spec.name!r} is no model: a collection of your own {spec.dim}-dimensional vectors has "
+                     "nothing to encode text with; pass vectors= to upsert, and search(vector=...)")
+
+
+for _kind, _make in (("minilm", _minilm), ("sentence-transformers", _sentence_transformers),
+                     ("onehot", _sparse), ("tfidf", _sparse), ("none", _no_model)):
+    register_encoder(_kind, _make)

@@ -11,7 +11,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from nearspace.encoders.base import encode_longest_first
+from nearspace.encoders.base import BaseEncoder, encode_longest_first
 from nearspace.encoders.cpu import has_native_bf16
 from nearspace.errors import EncoderUnavailable
 
@@ -47,8 +47,11 @@ def resolve_precision(precision: Precision, device: str) -> str:
     return "bf16" if device == "cpu" and has_native_bf16() else "fp32"
 
 
-class SentenceEncoder:
+class SentenceEncoder(BaseEncoder):
     """A sentence-transformers model behind the nearspace ``Encoder`` protocol.
+
+    The bundled model is kind ``minilm``; any other model folder is kind
+    ``sentence-transformers`` with its path as the ``model`` option, so its collection reopens.
 
     Vectors are L2-normalised float32, so a dot product is the cosine similarity.
     """
@@ -59,6 +62,10 @@ class SentenceEncoder:
                  precision: Precision = "auto", device: str | None = None,
                  max_seq_length: int | None = None) -> None:
         path = Path(model_path) if model_path is not None else bundled_model_path()
+        if model_path is not None:
+            self.kind, self.options = "sentence-transformers", {"model": str(path)}
+        else:
+            self.kind, self.options = "minilm", {}
         previous = os.environ.get("HF_HUB_OFFLINE")
         os.environ["HF_HUB_OFFLINE"] = "1"
         try:

@@ -10,10 +10,13 @@ from typing import Sequence
 
 import numpy as np
 
-from nearspace.encoders.base import check_texts, normalize_rows
+from nearspace.encoders.base import BaseEncoder, check_texts, normalize_rows
 
 
-class _FittedVectorizerEncoder:
+class _FittedVectorizerEncoder(BaseEncoder):
+    """Kind ``onehot``/``tfidf``: the spec reopens an unfitted baseline (the vocabulary is not
+    stored), so these are for side-by-side comparisons, not for a stored collection."""
+
     name = "sparse"
 
     def __init__(self, vectorizer) -> None:
@@ -48,7 +51,7 @@ class _FittedVectorizerEncoder:
 class OneHotEncoder(_FittedVectorizerEncoder):
     """Binary bag-of-words: each vocabulary word is one dimension, present or not."""
 
-    name = "onehot"
+    name = kind = "onehot"
 
     def __init__(self, *, max_features: int | None = 20000, lowercase: bool = True) -> None:
         from sklearn.feature_extraction.text import CountVectorizer
@@ -59,7 +62,7 @@ class OneHotEncoder(_FittedVectorizerEncoder):
 class TfidfEncoder(_FittedVectorizerEncoder):
     """TF-IDF weighted bag of words and bigrams with sublinear term frequency."""
 
-    name = "tfidf"
+    name = kind = "tfidf"
 
     def __init__(self, *, max_features: int | None = 50000, ngram_range: tuple[int, int] = (1, 2),
                  sublinear_tf: bool = True) -> None:

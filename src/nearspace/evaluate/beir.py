@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from nearspace.errors import InputError
 from nearspace.ingest.readers import read_jsonl
+from nearspace.jsonl import read_jsonl_values
 from nearspace.types import Document
 
 Qrels = dict[str, dict[str, int]]
@@ -38,14 +38,10 @@ def load_beir(root: str | Path, *, strict: bool = False) -> BeirDataset:
         if not (root / needed).exists():
             raise InputError(f"{root} is not a BEIR folder: {needed} is missing")
     queries: dict[str, str] = {}
-    with (root / "queries.jsonl").open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            if line.strip():
-                try:
-                    record = json.loads(line)
-                    queries[str(record["_id"])] = record["text"]
-                except (ValueError, KeyError) as exc:
-                    raise InputError(f"{root / 'queries.jsonl'}:{lineno}: bad query line ({exc})") from None
+    for lineno, record in read_jsonl_values(root / "queries.jsonl"):
+        if "_id" not in record or not isinstance(record.get("text"), str):
+            raise InputError(f"{root / 'queries.jsonl'}:{lineno}: bad query line (needs _id and text)")
+        queries[str(record["_id"])] = record["text"]
     skipped: list[str] | None = None if strict else []
     corpus = read_jsonl(root / "corpus.jsonl", skipped)
     return BeirDataset(root.name, root, corpus, queries, skipped or [])

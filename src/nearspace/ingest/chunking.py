@@ -1,6 +1,7 @@
 """Token-aware chunking on sentence boundaries.
 
-A chunk is sized with the encoder's own tokenizer so that ``title + text`` always fits the
+A chunk is sized with the encoder's own tokens (``count_tokens`` / ``token_spans`` of the
+encoder protocol) so that ``title + text`` always fits the
 model's window (all-MiniLM-L6-v2 truncates at 256 word pieces including [CLS] and [SEP]):
 nothing is ever silently cut off. Sentences are packed greedily; a sentence too long for
 one chunk is split at word-piece boundaries; consecutive chunks overlap by whole sentences.
@@ -43,24 +44,24 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
 
 
 class Chunker:
-    """Chunks text for one encoder's tokenizer and window."""
+    """Chunks text for one encoder's tokens and window (``window`` defaults to the encoder's
+    ``max_seq_length``, 256 for an encoder that states none)."""
 
-    def __init__(self, tokenizer: Any, *, max_tokens: int = 200, overlap_tokens: int = 40,
-                 window: int = 256) -> None:
+    def __init__(self, encoder: Any, *, max_tokens: int = 200, overlap_tokens: int = 40,
+                 window: int | None = None) -> None:
         if max_tokens < 16:
             raise ValueError(f"chunk size must be at least 16 tokens, got {max_tokens}")
         if not 0 <= overlap_tokens < max_tokens:
             raise ValueError(f"overlap must be between 0 and the chunk size, got {overlap_tokens}")
-        self.tokenizer = tokenizer
+        self.encoder = encoder
         self.max_tokens = max_tokens
         self.overlap_tokens = overlap_tokens
-        self.window = window
+        self.window = window or getattr(encoder, "max_seq_length", None) or 256
 
     def count(self, texts: list[str]) -> list[int]:
         if not texts:
             return []
-        encoded = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
-        return [len(ids) for ids in encoded]
+        return list(self.encoder.count_tokens(texts))
 
     def budget(self, title: str) -> int:
         """Tokens left for text once the title and the special tokens are in the window."""
@@ -100,8 +101,7 @@ class Chunker:
             if n <= budget:
                 out.append((s, e))
                 continue
-            offsets = self.tokenizer(text[s:e], add_special_tokens=False,
-                                     return_offsets_mapping=True)["offset_mapping"]
+            offsets = self.encoder.token_spans(text[s:e])
             step = max(1, budget - 4)  # re-tokenising a slice can add a piece or two at the edges
             for k in range(0, len(offsets), step):
                 piece = offsets[k:k + step]

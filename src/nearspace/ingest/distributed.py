@@ -60,8 +60,7 @@ def index_with_ray(paths: Sequence[str | Path], store: Any, collection: str = "d
         if not report.documents:
             raise InputError(f"no documents found in {', '.join(map(str, paths))}")
         encoder = target.encoder  # the tokenizer chunks here; the actors load their own copy
-        chunker = Chunker(encoder.tokenizer, max_tokens=chunk_tokens, overlap_tokens=min(overlap, chunk_tokens - 1),
-                          window=getattr(encoder, "max_seq_length", 256))
+        chunker = Chunker(encoder, max_tokens=chunk_tokens, overlap_tokens=min(overlap, chunk_tokens - 1))
         docs, parts = chunk_long_records(report.documents, chunker)
         stored = target.data.hashes([d.id for d in docs])
         todo = [d for d in docs if stored.get(d.id) != content_hash(d.title, d.text)]

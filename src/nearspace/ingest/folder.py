@@ -115,8 +115,7 @@ class FolderIndexer:
     def chunker(self) -> Chunker:
         if self._chunker is None:
             encoder = self.collection.encoder
-            self._chunker = Chunker(encoder.tokenizer, max_tokens=self.chunk_tokens,
-                                    overlap_tokens=self.overlap_tokens, window=encoder.max_seq_length)
+            self._chunker = Chunker(encoder, max_tokens=self.chunk_tokens, overlap_tokens=self.overlap_tokens)
         return self._chunker
 
     # -- the run ----------------------------------------------------------------------------

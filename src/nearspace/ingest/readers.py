@@ -1,12 +1,12 @@
 """Readers for .jsonl, .txt and .md files."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 from nearspace.errors import InputError, LimitError
+from nearspace.jsonl import decode_line, iter_jsonl, parse_json_line, parse_json_object  # noqa: F401 (re-exported)
 from nearspace.types import Document
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
@@ -22,13 +22,6 @@ class IngestReport:
     files: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     duplicates: int = 0
-
-
-def _decode(raw: bytes, where: str) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{where}: not valid UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})") from None
 
 
 def read_jsonl(path: str | Path, skipped: list[str] | None = None) -> list[Document]:
@@ -49,18 +42,9 @@ def read_jsonl_bytes(raw: bytes, name: str, skipped: list[str] | None = None) ->
     stopping the read. Malformed JSON and over-limit lines always stop it."""
     from nearspace.validation import validate_document
 
-    from nearspace.limits import MAX_RECORD_BYTES
-
     docs: list[Document] = []
-    for lineno, line_bytes in enumerate(raw.splitlines(), start=1):
+    for lineno, record in iter_jsonl(raw, name):
         where = f"{name}:{lineno}"
-        if len(line_bytes) > MAX_RECORD_BYTES:  # refused before parsing: memory stays bounded
-            raise LimitError(f"{where}: the record is {len(line_bytes):,} bytes; the limit is "
-                             f"{MAX_RECORD_BYTES:,} per line (split it into several records, or index it as a file)")
-        line = _decode(line_bytes, where).strip()
-        if not line:
-            continue
-        record = parse_json_line(line, where)
         try:
             docs.append(_record_document(record, where, validate_document))
         except LimitError:
@@ -82,27 +66,6 @@ def read_utf8(path: Path) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not valid UTF-8 (byte {exc.start})") from None
-
-
-def parse_json_line(line: str, where: str) -> Any:
-    """One JSON value, or a one-line error naming ``where`` (file:line) and what is wrong."""
-    try:
-        return json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{where}: malformed JSON ({exc.msg} at column {exc.colno})") from None
-    except RecursionError:
-        raise LimitError(f"{where}: the record is nested too deeply to parse") from None
-    except ValueError as exc:  # an integer of more than 4,300 digits (CPython's parse limit)
-        raise LimitError(f"{where}: a number has thousands of digits; integers must fit in 64 bits "
-                         f"(store such values as strings)" if "digits" in str(exc) else f"{where}: {exc}") from None
-
-
-def parse_json_object(line: str, where: str) -> dict[str, Any]:
-    """As :func:`parse_json_line`, and the value must be a JSON object."""
-    record = parse_json_line(line, where)
-    if not isinstance(record, dict):
-        raise InputError(f"{where}: expected a JSON object, got {type(record).__name__}")
-    return record
 
 
 def _record_document(record: Any, where: str, validate_document) -> Document:
@@ -131,7 +94,7 @@ def read_text_file(path: str | Path, doc_id: str | None = None) -> Document:
         raw = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    text = _decode(raw, str(path))
+    text = decode_line(raw, str(path))
     title = ""
     if path.suffix.lower() in (".md", ".markdown"):
         for line in text.splitlines():

@@ -182,7 +182,8 @@ def _read_metadata(path: Path, ids: Sequence[str]) -> list[dict[str, Any]]:
 
 def _read_lines_raw(path: Path) -> list[str]:
     text = read_utf8(path)
-    lines = text.splitlines()
+    # lines end at "\n" only: JSON allows U+2028/U+0085 raw inside strings (nearspace.jsonl)
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
     while lines and not lines[-1].strip():
         lines.pop()
     return lines

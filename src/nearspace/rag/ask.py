@@ -184,7 +184,7 @@ def ask(collection, question: str, *, k: int = 5, budget: int = 1000, where: dic
         return v / (np.linalg.norm(v) or 1.0)
 
     def tokens_of(passage: Passage) -> int:
-        return len(encoder.tokenizer(passage.text, add_special_tokens=False)["input_ids"])
+        return encoder.count_tokens([passage.text])[0]
 
     kept: list[Passage] = []
     kept_vectors: list[np.ndarray] = []
@@ -224,7 +224,7 @@ def ask(collection, question: str, *, k: int = 5, budget: int = 1000, where: dic
                 sentences.append((text, passage, passage.citation_at(start, end)))
     best: list[AnswerSentence] = []
     if sentences:
-        s = encoder.encode([t for t, _, _ in sentences], show_progress=False)
+        s = encoder.encode_documents([t for t, _, _ in sentences], show_progress=False)
         scores = s @ query_vector  # the question was embedded once, above
         for i in np.argsort(-scores)[:answer_sentences]:
             text, passage, citation = sentences[i]

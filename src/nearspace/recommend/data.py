@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -206,15 +205,10 @@ def _jsonl(path: Path, text: str) -> tuple[list[str], Iterator[tuple[int, list[A
     records: list[tuple[int, dict]] = []
     names: list[str] = []
     seen: set[str] = set()
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except ValueError as exc:
-            raise InputError(f"{path.name} row {number}: not valid JSON ({exc.msg})") from None
-        if not isinstance(rec, dict):
-            raise InputError(f"{path.name} row {number}: expected a JSON object, got {type(rec).__name__}")
+    from nearspace.jsonl import iter_jsonl
+
+    for number, rec in iter_jsonl(text.encode("utf-8"), path.name, objects=True,
+                                  where=lambda n: f"{path.name} row {n}"):
         for key in rec:
             if key not in seen:
                 seen.add(key)

@@ -12,9 +12,7 @@ copies would take 8.5 GB. The shared ones read the change log on a connection of
 and catch up before every search, one thread at a time under their own lock (a graph walk
 takes under a millisecond, well below the encoder's few milliseconds, which is serialised too).
 
-The model is loaded once and shared. Its tokenizer is not safe to call from two threads
-at once, and two concurrent forward passes only fight over the same cores, so calls to it
-are serialised by a lock.
+The model is loaded once and shared, behind a lock (``encoders.locked.LockedEncoder``).
 """
 from __future__ import annotations
 
@@ -22,13 +20,12 @@ import asyncio
 import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, TypeVar
 
-import numpy as np
 
 from nearspace.api import Collection, Store, open_store
 from nearspace.store.vectors import VectorIndex
-from nearspace.encoders import DEFAULT_ENCODER, load_encoder
+from nearspace.encoders.locked import LockedEncoder
 from nearspace.encoders.registry import canonical_name
 from nearspace.errors import CollectionNotFound
 from nearspace.server.config import ServerConfig
@@ -36,58 +33,12 @@ from nearspace.server.config import ServerConfig
 T = TypeVar("T")
 
 
-class SharedEncoder:
-    """The bundled encoder behind a lock (same vectors as ``load_encoder().encode``)."""
-
-    def __init__(self, precision: str = "auto") -> None:
-        self.inner = load_encoder(DEFAULT_ENCODER, precision=precision)
-        self.name: str = self.inner.name
-        self.dim: int = self.inner.dim
-        self._lock = threading.RLock()
-        self.tokenizer = _LockedTokenizer(self.inner.tokenizer, self._lock)  # type: ignore[attr-defined]
-        self.max_seq_length: int = self.inner.max_seq_length  # type: ignore[attr-defined]
-
-    def encode(self, texts: Sequence[str], *, batch_size: int = 64,
-               show_progress: bool | None = None) -> np.ndarray:
-        with self._lock:
-            return self.inner.encode(texts, batch_size=batch_size, show_progress=False)
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        """Tokens the model reads per text (special tokens included, after truncation)."""
-        ids = self.tokenizer(list(texts), truncation=True, max_length=self.max_seq_length)["input_ids"]
-        return [len(row) for row in ids]
-
-    def encode_with_usage(self, texts: Sequence[str]) -> tuple[np.ndarray, int]:
-        """Vectors for /v1/embeddings: always the fp32 path, so a client gets the same vectors
-        (within 1e-4) whichever backend serves and however many texts it sends; ``auto``'s
-        torch bf16 for large batches (up to 3e-3 off) is kept for what the store encodes."""
-        fp32 = getattr(self.inner, "onnx", self.inner)
-        with self._lock:
-            vectors = fp32.encode(texts, show_progress=False)
-        return vectors, sum(self.count_tokens(texts))
-
-
-class _LockedTokenizer:
-    """The model's tokenizer, called under the model's lock (for code such as ``ask`` that
-    counts tokens itself); attributes pass through."""
-
-    def __init__(self, tokenizer: Any, lock: threading.RLock) -> None:
-        self._tokenizer, self._lock = tokenizer, lock
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        with self._lock:
-            return self._tokenizer(*args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._tokenizer, name)
-
-
 class Engine:
     """Runs store work on the right thread and hands results back to the event loop."""
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self.encoder = SharedEncoder(config.precision)
+        self.encoder = LockedEncoder(precision=config.precision)
         self._local = threading.local()
         self._stores: list[Store] = []
         self._stores_lock = threading.Lock()

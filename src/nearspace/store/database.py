@@ -333,9 +333,24 @@ class Database:
     def drop_collection(self, name: str) -> None:
         data = self.collection(name)
         with self.transaction():
-            for table in ("meta_index", "changes", "artifacts", "files", "docs"):
-                self.conn.execute(f"DELETE FROM {table} WHERE collection_id = ?", (data.cid,))
-            self.conn.execute("DELETE FROM collections WHERE id = ?", (data.cid,))
+            self._delete_collection_rows(data.cid)
+
+    def _delete_collection_rows(self, cid: int) -> None:
+        for table in ("meta_index", "changes", "artifacts", "files", "docs"):
+            self.conn.execute(f"DELETE FROM {table} WHERE collection_id = ?", (cid,))
+        self.conn.execute("DELETE FROM collections WHERE id = ?", (cid,))
+
+    def rename_collection(self, old: str, new: str, *, replace: bool = False) -> None:
+        """Give collection ``old`` the name ``new``; with ``replace``, the collection called
+        ``new`` is dropped in the same transaction (readers see one or the other, whole)."""
+        source = self.collection(old)
+        with self.transaction():
+            row = self.conn.execute("SELECT id FROM collections WHERE name = ?", (new,)).fetchone()
+            if row is not None:
+                if not replace:
+                    raise InputError(f"collection {new!r} already exists")
+                self._delete_collection_rows(int(row[0]))
+            self.conn.execute("UPDATE collections SET name = ? WHERE id = ?", (new, source.cid))
 
 
 class _Transaction:

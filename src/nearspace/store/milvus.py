@@ -33,11 +33,11 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from nearspace.api import DEFAULT_COLLECTION, Collection, Store, _fusion_spec
+from nearspace.api import DEFAULT_COLLECTION, Collection, Store, _fusion_spec, record_spec
 from nearspace.encoders import DEFAULT_ENCODER, Encoder, load_encoder
 from nearspace.encoders.registry import canonical_name
 from nearspace.errors import CollectionNotFound, EncoderMismatch, InputError, StoreError
-from nearspace.types import SearchResult, SearchResults
+from nearspace.types import EncoderSpec, SearchResult, SearchResults
 from nearspace.store.database import content_hash, keyword_query
 from nearspace.types import Document
 from nearspace.store.filters import _COMPARE, _OPS, _check_size, _short, flatten_metadata
@@ -200,6 +200,7 @@ class MilvusStore(Store):
                 raise CollectionNotFound(f"unknown collection {name!r} in {self.uri} (collections: {known})")
             resolved = resolved or load_encoder(DEFAULT_ENCODER, precision=self.precision)
             data = self.db.create(name, canonical_name(resolved.name), resolved.dim)
+            record_spec(data, resolved.spec)
         else:
             data = MilvusCollectionData(self, name, props)
             if resolved is not None:
@@ -219,6 +220,7 @@ class MilvusStore(Store):
             if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
                 raise InputError(f"dim must be a positive integer, got {dim!r}")
             data = self.db.create(name, VECTORS_ONLY, dim)
+            record_spec(data, EncoderSpec(kind="none", name=VECTORS_ONLY, dim=dim))
         else:
             data = MilvusCollectionData(self, name, props)
             if dim is not None and data.dim != dim:
@@ -811,6 +813,7 @@ class MilvusCollection(Collection):
         self.store = store
         self.data = data
         self._encoder = encoder
+        self._spec = None  # read from the collection's properties on first use (Collection.spec)
         self.index = _SmallIndex(data.dim)
         data.store_collection_index = self.index  # type: ignore[attr-defined]
 

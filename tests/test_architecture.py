@@ -79,3 +79,19 @@ def test_the_script_prints_the_graph():
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "import_graph.py")],
                           capture_output=True, text=True, timeout=120)
     assert "modules" in proc.stdout and "allowed (CLI registration)" in proc.stdout, proc.stdout
+
+
+def test_no_raw_sql_against_store_tables_outside_store():
+    """The database is the truth and ``store/`` owns it: every other layer goes through its API."""
+    import re
+
+    tables = r"(docs|changes|collections|meta_index|files|artifacts|store_info|fts_\w*)"
+    statement = re.compile(rf"\b(FROM|INTO|UPDATE|JOIN|TABLE)\s+{tables}\b")
+    offenders = []
+    for path in (ROOT / "src" / "nearspace").rglob("*.py"):
+        if "store" in path.relative_to(ROOT / "src" / "nearspace").parts[:1]:
+            continue
+        for lineno, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
+            if statement.search(line):
+                offenders.append(f"{path.relative_to(ROOT)}:{lineno}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)

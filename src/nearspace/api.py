@@ -143,9 +143,7 @@ class Store:
     def compact(self) -> None:
         """Return the space of deleted rows to the file system (VACUUM), and the derived files'
         (vector files rewritten with live rows, HNSW graphs with many deleted nodes rebuilt)."""
-        self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self.db.conn.execute("VACUUM")
-        self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # VACUUM wrote the copy through the WAL
+        self.db.vacuum()
         from nearspace.store.vectors import VECTOR_DIR, VectorIndex
 
         for name in self.list_collections():
@@ -173,7 +171,18 @@ class Store:
 
 
 def record_spec(data: Any, spec: EncoderSpec) -> None:
-    """Store the encoder spec with a new collection (its config), so it reopens with no encoder."""
+    """Store the encoder spec with a new collection (its config), so it reopens with no encoder.
+
+    An object without a kind of its own (protocol v1) named like a known model (a wrapper of
+    the bundled one, say) is recorded as that model's kind."""
+    if spec.kind == "custom":
+        try:
+            known = spec_for_name(spec.name, spec.dim)
+        except Exception:  # noqa: BLE001 - a name no factory knows: custom it stays
+            known = None
+        if known is not None and known.kind not in ("none", "onehot", "tfidf"):
+            spec = EncoderSpec(**{**spec.to_dict(), "kind": known.kind,
+                                  "max_seq_length": spec.max_seq_length or known.max_seq_length})
     data.set_config(encoder_spec=spec.to_dict())
 
 

@@ -51,7 +51,7 @@ def load_collection(collection) -> CollectionView:
                               [d.metadata for d in docs], np.ascontiguousarray(matrix, dtype=np.float32), seq)
     # read in one snapshot so vectors, documents and the sequence number agree; straight from
     # SQLite rather than the search index, which would build an HNSW graph on large collections
-    with _read_snapshot(data.conn):
+    with data.db.snapshot():
         seq = data.last_seq()
         rows, matrix = data.vectors()
         docs = data.rows_to_documents([int(r) for r in rows])
@@ -59,25 +59,6 @@ def load_collection(collection) -> CollectionView:
     return CollectionView(collection.name, [d.id for d in chosen], [d.text for d in chosen],
                           [d.title for d in chosen], [d.metadata for d in chosen],
                           np.ascontiguousarray(matrix, dtype=np.float32), seq)
-
-
-class _read_snapshot:
-    """A deferred read transaction: in WAL mode every query inside sees the same commit,
-    and writers in other processes are not blocked."""
-
-    def __init__(self, conn) -> None:
-        self.conn = conn
-        self.own = False
-
-    def __enter__(self):
-        self.own = not self.conn.in_transaction
-        if self.own:
-            self.conn.execute("BEGIN")
-        return self.conn
-
-    def __exit__(self, *exc) -> None:
-        if self.own:
-            self.conn.execute("COMMIT")
 
 
 def require_size(n: int, minimum: int, what: str) -> None:

@@ -371,8 +371,7 @@ def words_train(ctx: typer.Context,
     with _open(store) as opened:
         if not corpus:
             data = _existing(opened, collection).data
-            texts = [f"{t} {x}" if t else x for t, x in data.conn.execute(
-                "SELECT title, text FROM docs WHERE collection_id = ? ORDER BY doc_row", (data.cid,))]
+            texts = [f"{t} {x}" if t else x for _, t, x in data.texts()]
             source = f"collection {collection}"
         name = into or f"{collection}.words"
         wv = train(texts, method=method, dim=dim, window=window, min_count=min_count, epochs=epochs, seed=seed,

@@ -147,8 +147,28 @@ class AdaptedEncoder(BaseEncoder):
         return f"AdaptedEncoder({self.inner!r}, kind={self.kind!r})"
 
 
-class PromptedEncoder(AdaptedEncoder):
-    """A shared encoder (the cached bundled model) with a spec's own prompts."""
+class RecordedEncoder(BaseEncoder):
+    """An encoder known by its spec alone: it creates (or opens) a collection under that spec
+    when the vectors come from elsewhere (a Parquet file, LlamaIndex), and encodes nothing."""
+
+    def __init__(self, spec: EncoderSpec, why: str = "the vectors come from elsewhere") -> None:
+        self._recorded, self.why = spec, why
+        self.kind, self.name, self.dim = spec.kind, spec.name, spec.dim
+        self.options, self.query_prompt, self.document_prompt = dict(spec.options), spec.query_prompt, spec.document_prompt
+
+    @property
+    def max_seq_length(self) -> int | None:
+        return self._recorded.max_seq_length
+
+    @property
+    def spec(self) -> EncoderSpec:
+        return self._recorded
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64,
+               show_progress: bool | None = None) -> np.ndarray:
+        from nearspace.errors import EncoderUnavailable
+
+        raise EncoderUnavailable(f"encoder {self.name!r} is not loaded here: {self.why}")
 
 
 def as_encoder(encoder: Any, spec: EncoderSpec | None = None) -> Encoder:

@@ -195,6 +195,17 @@ def spec_for_name(name: str, dim: int | None = None) -> EncoderSpec:
                              f"or a spec of kind {', '.join(k for k in encoder_kinds() if k != 'none')}")
 
 
+def recorded_encoder(name: str, dim: int, why: str = "the vectors come from elsewhere") -> Encoder:
+    """A stand-in that records encoder ``name`` (its spec, where the name is known) and encodes nothing."""
+    from nearspace.encoders.base import RecordedEncoder
+
+    try:
+        spec = spec_for_name(name, dim)
+    except (EncoderUnavailable, InputError):
+        spec = EncoderSpec(kind="custom", name=name, dim=dim)
+    return RecordedEncoder(spec if spec.dim == dim else EncoderSpec(kind="custom", name=name, dim=dim), why)
+
+
 def encoder_from_spec(spec: EncoderSpec | Mapping[str, Any], *, precision: str = "auto",
                       device: str | None = None) -> Encoder:
     """Load the encoder a spec describes (its kind's factory), as protocol v2 with the spec's prompts."""

@@ -191,10 +191,7 @@ def stale_chunk_ids(data, parts: dict[str, int]) -> list[str]:
     stale: list[str] = []
     for parent, n in parts.items():
         # '#' + 1 == '$': the range covers exactly the ids starting with "<parent>#" (indexed lookup)
-        found = data.ids_with_prefix(f"{parent}#") if hasattr(data, "ids_with_prefix") else (  # Milvus
-            doc_id for (doc_id,) in data.conn.execute(
-                "SELECT doc_id FROM docs WHERE collection_id = ? AND doc_id >= ? AND doc_id < ?",
-                (data.cid, f"{parent}#", f"{parent}$")))
+        found = data.ids_with_prefix(f"{parent}#")
         for doc_id in found:
             suffix = doc_id[len(parent) + 1:]
             if suffix.isdigit() and int(suffix) >= n:

@@ -47,15 +47,8 @@ def _batches(collection: "Collection", batch: int = EXPORT_BATCH) -> Iterator["p
 
     data = collection.data
     sch = schema(data.dim, _info(collection))
-    with data.db.snapshot() as conn:
-        last = -1
-        while True:
-            rows = conn.execute(
-                "SELECT doc_row, doc_id, title, text, metadata, vector FROM docs "
-                "WHERE collection_id = ? AND doc_row > ? ORDER BY doc_row LIMIT ?", (data.cid, last, batch)).fetchall()
-            if not rows:
-                return
-            last = rows[-1][0]
+    with data.db.snapshot():
+        for rows in data.stored_rows(batch=batch):
             flat = np.frombuffer(b"".join(r[5] for r in rows), dtype=np.float32)
             vectors = pa.FixedSizeListArray.from_arrays(pa.array(flat, type=pa.float32()), data.dim)
             yield pa.RecordBatch.from_arrays(
@@ -176,27 +169,13 @@ def read_documents(path: str | Path) -> list[Document]:
     return read_parquet(path, allow_empty=False)[0]
 
 
-class _NamedEncoder:
-    """Stands for the encoder a file's vectors were made with, to create a collection under
-    that name; it cannot encode (the vectors come from the file)."""
-
-    def __init__(self, name: str, dim: int) -> None:
-        self.name, self.dim = name, dim
-
-    def encode(self, texts, **_: Any) -> np.ndarray:
-        from nearspace.errors import EncoderUnavailable
-
-        raise EncoderUnavailable(f"encoder {self.name!r} is not available here; the collection's vectors "
-                                 "came from a Parquet file")
-
-
 def index_parquet(store: "Store", collection: str, path: str | Path, *, batch_size: int = 256,
                   echo: Callable[[str], Any] = print) -> dict[str, int] | None:
     """Upsert a Parquet file's rows with its own vectors when they fit the collection (same
     encoder name and dimension, or the collection does not exist yet); returns the counts, or
     None when the file has no usable vectors and its texts must be encoded instead."""
     from nearspace.validation import unit_vectors
-    from nearspace.encoders.registry import canonical_name
+    from nearspace.encoders.registry import canonical_name, recorded_encoder
 
     docs, vectors, info = read_parquet(path)
     file_encoder, file_dim = info.get("encoder"), info.get("dim")
@@ -212,7 +191,8 @@ def index_parquet(store: "Store", collection: str, path: str | Path, *, batch_si
             return None
     # the vectors come from the file: the collection is opened (or created) under the file's
     # encoder name without loading any model
-    target = store.collection(collection, encoder=_NamedEncoder(canonical_name(file_encoder), file_dim))
+    target = store.collection(collection, encoder=recorded_encoder(
+        canonical_name(file_encoder), file_dim, "the collection's vectors came from a Parquet file"))
     # exported vectors are unit length already: keep their bits; anything else is validated and scaled
     norms = np.linalg.norm(vectors.astype(np.float64), axis=1) if len(vectors) else np.zeros(0)
     if not (np.isfinite(vectors).all() and np.all(np.abs(norms - 1.0) < 1e-5)):

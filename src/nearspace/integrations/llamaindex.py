@@ -32,6 +32,7 @@ from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_
 
 from nearspace.encoders import DEFAULT_ENCODER  # noqa: E402
 from nearspace.encoders.base import normalize_rows  # noqa: E402
+from nearspace.encoders.registry import recorded_encoder  # noqa: E402
 from nearspace.integrations._common import as_store  # noqa: E402
 
 _OPS = {FilterOperator.EQ: "$eq", FilterOperator.NE: "$ne", FilterOperator.GT: "$gt", FilterOperator.GTE: "$gte",
@@ -63,16 +64,6 @@ def to_where(filters: MetadataFilters | None) -> dict[str, Any] | None:
     if len(parts) == 1:
         return parts[0]
     return {"$and" if condition == FilterCondition.AND else "$or": parts}
-
-
-class _NamedEncoder:
-    """The collection's encoder record; vectors come from LlamaIndex, nothing is encoded here."""
-
-    def __init__(self, name: str, dim: int) -> None:
-        self.name, self.dim = name, dim
-
-    def encode(self, texts, **_: Any) -> np.ndarray:
-        raise RuntimeError("the LlamaIndex vector store stores the embeddings LlamaIndex computed")
 
 
 class NearspaceVectorStore(BasePydanticVectorStore):
@@ -109,8 +100,9 @@ class NearspaceVectorStore(BasePydanticVectorStore):
             return []
         vectors = np.array([node.get_embedding() for node in nodes], dtype=np.float32)
         if self._collection is None:
-            self._collection = self._store.collection(self.collection_name,
-                                                      encoder=_NamedEncoder(self.encoder_name, vectors.shape[1]))
+            recorded = recorded_encoder(self.encoder_name, vectors.shape[1],
+                                        "the LlamaIndex vector store stores the embeddings LlamaIndex computed")
+            self._collection = self._store.collection(self.collection_name, encoder=recorded)
         metadatas = [node_to_metadata_dict(node, remove_text=True, flat_metadata=False) for node in nodes]
         self._collection.upsert(ids=[n.node_id for n in nodes], texts=[n.get_content() for n in nodes],
                                 metadatas=metadatas, vectors=vectors)

@@ -151,16 +151,7 @@ class KeywordIndex:
         return waited >= max(SAVE_INTERVAL, 20 * self._save_cost)
 
     def _read(self, rows: Sequence[int] | None) -> Iterable[tuple[int, str]]:
-        conn = self.data.conn
-        if rows is None:
-            yield from ((r, f"{t} {x}") for r, t, x in conn.execute(
-                "SELECT doc_row, title, text FROM docs WHERE collection_id = ?", (self.data.cid,)))
-            return
-        for start in range(0, len(rows), 500):
-            chunk = list(rows[start:start + 500])
-            yield from ((r, f"{t} {x}") for r, t, x in conn.execute(
-                f"SELECT doc_row, title, text FROM docs WHERE collection_id = ? AND doc_row IN "
-                f"({','.join('?' * len(chunk))})", (self.data.cid, *chunk)))
+        yield from ((r, f"{t} {x}") for r, t, x in self.data.texts(rows))
 
     def _tokenise(self, docs: Iterable[tuple[int, str]]):
         """(rows, CSR counts) for ``docs``; new terms join ``vocab``."""

@@ -291,6 +291,12 @@ class Database:
                 if self.conn.in_transaction:
                     self.conn.execute("COMMIT")
 
+    def vacuum(self) -> None:
+        """Give the space of deleted rows back to the file system (the WAL truncated around it)."""
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.conn.execute("VACUUM")
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # VACUUM wrote the copy through the WAL
+
     # -- collections ----------------------------------------------------------------
     def collection_names(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT name FROM collections ORDER BY name")]
@@ -720,6 +726,44 @@ class CollectionData:
 
     def untrack_file(self, path: str) -> None:
         self.conn.execute("DELETE FROM files WHERE collection_id = ? AND path = ?", (self.cid, path))
+
+    # -- streaming reads for derived indexes and exports (no SQL outside store/) -----------------
+    def texts(self, rows: Sequence[int] | None = None) -> Iterator[tuple[int, str, str]]:
+        """``(row, title, text)`` of every document (in row order), or of the given rows."""
+        if rows is None:
+            yield from self.conn.execute(
+                "SELECT doc_row, title, text FROM docs WHERE collection_id = ? ORDER BY doc_row", (self.cid,))
+            return
+        rows = list(rows)
+        for start in range(0, len(rows), 500):
+            chunk = rows[start:start + 500]
+            yield from self.conn.execute(
+                f"SELECT doc_row, title, text FROM docs WHERE collection_id = ? AND doc_row IN "
+                f"({','.join('?' * len(chunk))})", (self.cid, *chunk))
+
+    def stored_rows(self, *, batch: int = 1000) -> Iterator[list[tuple[int, str, str, str, str, bytes]]]:
+        """Batches of ``(row, id, title, text, metadata JSON, vector bytes)`` in row order; call it
+        inside ``db.snapshot()`` for one consistent state."""
+        last = -1
+        while True:
+            rows = self.conn.execute(
+                "SELECT doc_row, doc_id, title, text, metadata, vector FROM docs "
+                "WHERE collection_id = ? AND doc_row > ? ORDER BY doc_row LIMIT ?", (self.cid, last, batch)).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield rows
+
+    def ids_with_prefix(self, prefix: str) -> Iterator[str]:
+        """Stored ids starting with ``prefix`` (an indexed range scan)."""
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else None
+        if upper is None:
+            yield from self.ids()
+            return
+        for (doc_id,) in self.conn.execute(
+                "SELECT doc_id FROM docs WHERE collection_id = ? AND doc_id >= ? AND doc_id < ?",
+                (self.cid, prefix, upper)):
+            yield doc_id
 
     def prune_changes(self, upto_seq: int) -> None:
         """Forget change-log entries a saved index already covers (readers behind reload)."""

@@ -16,7 +16,7 @@ import numpy as np
 
 from nearspace.encoders import DEFAULT_ENCODER, Encoder, load_encoder
 from nearspace.encoders.base import as_encoder
-from nearspace.encoders.registry import NO_MODEL_NAME, canonical_name, encoder_from_spec, spec_for_name
+from nearspace.encoders.registry import NO_MODEL_NAME, canonical_name, encoder_from_spec, known_spec
 from nearspace.errors import InputError, StoreError
 from nearspace.store.database import CollectionData, Database, content_hash
 from nearspace.types import Document, EncoderSpec, SearchResult, embedding_text
@@ -144,13 +144,13 @@ class Store:
         """Return the space of deleted rows to the file system (VACUUM), and the derived files'
         (vector files rewritten with live rows, HNSW graphs with many deleted nodes rebuilt)."""
         self.db.vacuum()
-        from nearspace.store.vectors import VECTOR_DIR, VectorIndex
+        from nearspace.store.vectors import VECTOR_DIR
 
         for name in self.list_collections():
+            coll = Collection(self, self.db.collection(name), None)  # no encoder is loaded
             if (self.ann_dir / VECTOR_DIR / f"{name}.json").exists():
-                VectorIndex(self.db.collection(name), self.ann_dir, exact_threshold=self.exact_threshold).compact()
-            # saved indexes, then the change log pruned to what they cover (no encoder is loaded)
-            Collection(self, self.db.collection(name), None).flush()
+                coll.index.compact()
+            coll.flush()  # saved indexes, then the change log pruned to what they cover
 
     def info(self) -> dict[str, Any]:
         files = [self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")]
@@ -176,10 +176,7 @@ def record_spec(data: Any, spec: EncoderSpec) -> None:
     An object without a kind of its own (protocol v1) named like a known model (a wrapper of
     the bundled one, say) is recorded as that model's kind."""
     if spec.kind == "custom":
-        try:
-            known = spec_for_name(spec.name, spec.dim)
-        except Exception:  # noqa: BLE001 - a name no factory knows: custom it stays
-            known = None
+        known = known_spec(spec.name, spec.dim)
         if known is not None and known.kind not in ("none", "onehot", "tfidf"):
             spec = EncoderSpec(**{**spec.to_dict(), "kind": known.kind,
                                   "max_seq_length": spec.max_seq_length or known.max_seq_length})
@@ -191,10 +188,8 @@ def stored_spec(data: Any) -> EncoderSpec:
     raw = data.config().get("encoder_spec")
     if raw:
         return EncoderSpec.from_dict(raw)
-    try:
-        return spec_for_name(data.encoder, data.dim)
-    except Exception:  # noqa: BLE001 - a name only (a custom encoder of an old store): say so on load
-        return EncoderSpec(kind="custom", name=data.encoder, dim=data.dim)
+    # a name no built-in kind knows (a custom encoder of an old store) stays custom: said on load
+    return known_spec(data.encoder, data.dim) or EncoderSpec(kind="custom", name=data.encoder, dim=data.dim)
 
 
 class Collection:

@@ -52,6 +52,7 @@ def iter_jsonl(raw: bytes, name: str, *, objects: bool = False,
     """``(line number, value)`` for each non-blank line of JSONL bytes; with ``objects``, every
     value must be a JSON object. ``where(lineno)`` words the place in errors (``name:lineno``)."""
     place = where or (lambda lineno: f"{name}:{lineno}")
+    parse = parse_json_object if objects else parse_json_line
     for lineno, line_bytes in enumerate(raw.split(b"\n"), start=1):
         if len(line_bytes) > MAX_RECORD_BYTES:  # refused before parsing: memory stays bounded
             raise LimitError(f"{place(lineno)}: the record is {len(line_bytes):,} bytes; the limit is "
@@ -59,15 +60,17 @@ def iter_jsonl(raw: bytes, name: str, *, objects: bool = False,
         line = decode_line(line_bytes, place(lineno)).strip()
         if not line:
             continue
-        parse = parse_json_object if objects else parse_json_line
         yield lineno, parse(line, place(lineno))
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """A file's bytes, or one clear error naming it (unreadable, missing, no permission)."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 def read_jsonl_values(path: str | Path, *, objects: bool = True) -> Iterator[tuple[int, Any]]:
     """:func:`iter_jsonl` over a file, with an unreadable file as one clear error."""
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    return iter_jsonl(raw, str(path), objects=objects)
+    return iter_jsonl(read_bytes(path), str(path), objects=objects)

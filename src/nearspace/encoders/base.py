@@ -78,16 +78,17 @@ class BaseEncoder:
 
     def encode_documents(self, texts: Sequence[str], *, batch_size: int = 64,
                          show_progress: bool | None = None) -> np.ndarray:
-        texts = check_texts(texts)
-        if self.document_prompt:
-            texts = [self.document_prompt + t for t in texts]
-        return self.encode(texts, batch_size=batch_size, show_progress=show_progress)
+        return self._encode_prompted(self.document_prompt, texts, batch_size, show_progress)
 
     def encode_queries(self, texts: Sequence[str], *, batch_size: int = 64,
                        show_progress: bool | None = None) -> np.ndarray:
+        return self._encode_prompted(self.query_prompt, texts, batch_size, show_progress)
+
+    def _encode_prompted(self, prompt: str, texts: Sequence[str], batch_size: int,
+                         show_progress: bool | None) -> np.ndarray:
         texts = check_texts(texts)
-        if self.query_prompt:
-            texts = [self.query_prompt + t for t in texts]
+        if prompt:
+            texts = [prompt + t for t in texts]
         return self.encode(texts, batch_size=batch_size, show_progress=show_progress)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:

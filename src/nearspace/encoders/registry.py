@@ -195,15 +195,20 @@ def spec_for_name(name: str, dim: int | None = None) -> EncoderSpec:
                              f"or a spec of kind {', '.join(k for k in encoder_kinds() if k != 'none')}")
 
 
+def known_spec(name: str, dim: int) -> EncoderSpec | None:
+    """:func:`spec_for_name` for a name and dimension, or None when no built-in kind has that name."""
+    try:
+        spec = spec_for_name(name, dim)
+    except (EncoderUnavailable, InputError):
+        return None
+    return spec if spec.dim == dim else None
+
+
 def recorded_encoder(name: str, dim: int, why: str = "the vectors come from elsewhere") -> Encoder:
     """A stand-in that records encoder ``name`` (its spec, where the name is known) and encodes nothing."""
     from nearspace.encoders.base import RecordedEncoder
 
-    try:
-        spec = spec_for_name(name, dim)
-    except (EncoderUnavailable, InputError):
-        spec = EncoderSpec(kind="custom", name=name, dim=dim)
-    return RecordedEncoder(spec if spec.dim == dim else EncoderSpec(kind="custom", name=name, dim=dim), why)
+    return RecordedEncoder(known_spec(name, dim) or EncoderSpec(kind="custom", name=name, dim=dim), why)
 
 
 def encoder_from_spec(spec: EncoderSpec | Mapping[str, Any], *, precision: str = "auto",

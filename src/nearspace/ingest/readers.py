@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from nearspace.errors import InputError, LimitError
-from nearspace.jsonl import decode_line, iter_jsonl, parse_json_line, parse_json_object  # noqa: F401 (re-exported)
+from nearspace.jsonl import decode_line, iter_jsonl, parse_json_line, parse_json_object, read_bytes  # noqa: F401 (re-exported)
 from nearspace.types import Document
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
@@ -28,12 +28,7 @@ def read_jsonl(path: str | Path, skipped: list[str] | None = None) -> list[Docum
     """Documents from JSON Lines: ``id`` or ``_id``, ``text``, optional ``title`` and ``metadata``.
 
     See :func:`read_jsonl_bytes` for ``skipped``."""
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    return read_jsonl_bytes(raw, str(path), skipped)
+    return read_jsonl_bytes(read_bytes(path), str(path), skipped)
 
 
 def read_jsonl_bytes(raw: bytes, name: str, skipped: list[str] | None = None) -> list[Document]:
@@ -58,10 +53,7 @@ def read_jsonl_bytes(raw: bytes, name: str, skipped: list[str] | None = None) ->
 
 def read_utf8(path: Path) -> str:
     """A small text file's content, or one clear error (unreadable, not UTF-8 at byte N)."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    raw = read_bytes(path)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -90,11 +82,7 @@ def read_text_file(path: str | Path, doc_id: str | None = None) -> Document:
     from nearspace.validation import validate_document
 
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    text = decode_line(raw, str(path))
+    text = decode_line(read_bytes(path), str(path))
     title = ""
     if path.suffix.lower() in (".md", ".markdown"):
         for line in text.splitlines():

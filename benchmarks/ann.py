@@ -9,9 +9,9 @@ exact (numpy) inner-product top-10.
 
 Measured side by side, one query at a time on one thread:
   (a) reference: raw hnswlib (space="ip", M=16, ef_construction=200, ef=96; the same
-      parameters as nearspace.store.vectors), knn_query(num_threads=1)
+      parameters as nearspace.store.sqlite.vectors), knn_query(num_threads=1)
   (b) nearspace: Store + Collection.upsert(vectors=...), then
-        - collection.index.search(qvec, 10)          (VectorIndex; no text encoding)
+        - collection.backend.vectors.search(qvec, 10)          (VectorIndex; no text encoding)
         - nearspace.search.engine.search(..., mode="dense") with the query encoder bypassed
           (adds result materialisation from SQLite)
 Target: nearspace q/s >= 0.8x raw at recall@10 >= 0.95.
@@ -72,7 +72,7 @@ def pool_texts(size: int) -> list[str]:
 
 def pool_from_store(path: Path) -> np.ndarray:
     """Every vector already stored in a nearspace store (e.g. the one `nearspace eval` fills)."""
-    from nearspace.store.database import Database
+    from nearspace.store.sqlite.database import Database
 
     db = Database(path)
     parts = [db.collection(name).vectors()[1] for name in db.collection_names()]
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from nearspace.api import Store
     from nearspace.search.engine import search as engine_search
-    from nearspace.store import vectors as nv
+    from nearspace.store.sqlite import vectors as nv
 
     threshold = nv.EXACT_THRESHOLD if args.exact_threshold is None else args.exact_threshold
     k = args.k
@@ -211,18 +211,18 @@ def main(argv: list[str] | None = None) -> int:
         ingest_s = time.perf_counter() - t0
 
         build_times: list[float] = []
-        original_build = col.index._build_hnsw
+        original_build = col.backend.vectors._build_hnsw
 
         def timed_build() -> None:
             started = time.perf_counter()
             original_build()
             build_times.append(time.perf_counter() - started)
 
-        col.index._build_hnsw = timed_build  # instrument (benchmark only)
+        col.backend.vectors._build_hnsw = timed_build  # instrument (benchmark only)
         t0 = time.perf_counter()
-        col.index.refresh()  # load the matrix from SQLite, then build HNSW (when above the threshold)
+        col.backend.vectors.refresh()  # load the matrix from SQLite, then build HNSW (when above the threshold)
         refresh_s = time.perf_counter() - t0
-        uses_hnsw = col.index.hnsw is not None
+        uses_hnsw = col.backend.vectors.hnsw is not None
         build_s = build_times[0] if build_times else None
         t0 = time.perf_counter()
         col.flush()
@@ -230,17 +230,17 @@ def main(argv: list[str] | None = None) -> int:
         saved = col.index.ann_path.exists()
         info = store.info()
 
-        row_to_i = {row: int(doc_id[1:]) for row, doc_id in col.data.conn.execute(
-            "SELECT doc_row, doc_id FROM docs WHERE collection_id = ?", (col.data.cid,))}
+        row_to_i = {row: int(doc_id[1:]) for row, doc_id in col.backend.data.conn.execute(
+            "SELECT doc_row, doc_id FROM docs WHERE collection_id = ?", (col.backend.data.cid,))}
 
         def dense(qvec: np.ndarray, where=None):
-            return engine_search(col.data, col.index, lambda _q: qvec, "x", k=k, mode="dense", where=where)
+            return engine_search(col.backend, lambda _q: qvec, "x", k=k, mode="dense", where=where)
 
         for q in queries[:warm]:
             raw.knn_query(q, k=k, num_threads=1)
-            col.index.search(q, k)
+            col.backend.vectors.search(q, k)
             dense(q)
-            col.index.refresh()
+            col.backend.vectors.refresh()
         # interleaved per query (raw, index, engine, refresh-only) so drift and noise from other
         # processes hit every path alike
         raw_times, raw_found, idx_times, idx_found, eng_times, eng_found, fresh_times = [], [], [], [], [], [], []
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             raw_times.append(time.perf_counter() - t0)
             raw_found.append(labels[0].tolist())
             t0 = time.perf_counter()
-            hits = col.index.search(q, k)
+            hits = col.backend.vectors.search(q, k)
             idx_times.append(time.perf_counter() - t0)
             idx_found.append([row_to_i[r] for r, _ in hits])
             t0 = time.perf_counter()
@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
             eng_times.append(time.perf_counter() - t0)
             eng_found.append([int(r.id[1:]) for r in res])
             t0 = time.perf_counter()
-            col.index.refresh()
+            col.backend.vectors.refresh()
             fresh_times.append(time.perf_counter() - t0)
         raw_lat, idx_lat, eng_lat = (latency_summary(t) for t in (raw_times, idx_times, eng_times))
         fresh_lat = latency_summary(fresh_times)

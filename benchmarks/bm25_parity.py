@@ -1,6 +1,6 @@
 """Keyword search against bm25s, side by side, on every BEIR-format set in ../shared/data/beir.
 
-nearspace's keyword mode (``search/bm25.py``: Lucene BM25 over a sparse matrix derived from
+nearspace's keyword mode (``store/sqlite/keywords.py``: Lucene BM25 over a sparse matrix derived from
 SQLite, Snowball stemming, query term frequency kept) and bm25s with the reference settings the datasets' SOURCE.md files give (bm25s ``BM25()`` defaults,
 method lucene, k1=1.5, b=0.75; ``title + " " + text``; PyStemmer English; stopwords "en") score
 the same judged queries, top 100, nDCG@10 from the same evaluator. Prints the gap, the ratio and
@@ -43,14 +43,13 @@ class ConstantEncoder:
 
 def nearspace_run(dataset, qrels, store_dir: Path) -> tuple[dict, list[tuple[float, float]]]:
     from nearspace.api import Store
-    from nearspace.search.bm25 import keyword_index
 
     store = Store(store_dir / f"{dataset.name}.db", encoder=ConstantEncoder())
     coll = store.collection(dataset.name)
     docs = [d for d in dataset.corpus if (d.title or d.text).strip()]
     coll.upsert([d.id for d in docs], [d.text for d in docs], titles=[d.title for d in docs], batch_size=5000)
     started = time.perf_counter()
-    keyword_index(coll.data).refresh()  # tokenising the corpus once per process is indexing, not query time
+    coll.backend.keywords.refresh()  # tokenising the corpus once per process is indexing, not query time
     print(f"  {dataset.name}: nearspace keyword index of {len(docs):,} documents built in "
           f"{time.perf_counter() - started:.1f}s", flush=True)
     run, times = {}, []

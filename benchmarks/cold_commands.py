@@ -18,6 +18,8 @@ Targets: search and ask <= 1.0 s wall and <= 250 MB RSS on the ONNX path; --help
 
     python benchmarks/cold_commands.py --runs 1     # smoke
     python benchmarks/cold_commands.py              # default (3 runs)
+    python benchmarks/cold_commands.py --baseline 675532c   # also that commit's code, side by side
+                                                            # (ONNX path; its own store, same corpus)
 """
 from __future__ import annotations
 
@@ -59,9 +61,39 @@ def measure(cmd: list[str], env: dict[str, str], runs: int) -> dict:
             "exit_codes_nonzero": failed}
 
 
+def compare_baseline(ref: str, tmp: Path, commands: dict[str, list[str]], env: dict[str, str], runs: int,
+                     results: dict[str, dict]) -> dict[str, dict]:
+    """The same commands with ``ref``'s code (a git worktree first on PYTHONPATH), its own store."""
+    tree = tmp / "baseline-tree"
+    subprocess.run(["git", "-C", str(REPO_ROOT), "worktree", "add", "--detach", str(tree), ref],
+                   check=True, capture_output=True)
+    out: dict[str, dict] = {}
+    try:
+        old_env = {**env, "PYTHONPATH": str(tree / "src")}
+        cli = [sys.executable, "-m", "nearspace.cli"]
+        store = str(tmp / "baseline.db")
+        subprocess.run(cli + ["--store", store, "index", str(REPO_ROOT / "examples" / "documents.jsonl")],
+                       check=True, capture_output=True, env=old_env)
+        print(f"\nbaseline {ref} (ONNX path), against this checkout:")
+        for label, cmd in commands.items():
+            # both launched the same way (python -m), interleaved per run so drift hits both alike
+            old_cmd, new_cmd = cli + ["--store", store] + cmd[3:], cli + cmd[1:]
+            run_once(old_cmd, old_env), run_once(new_cmd, env)  # warm-up
+            pairs = [(run_once(old_cmd, old_env), run_once(new_cmd, env)) for _ in range(runs)]
+            old = [float(np.median([p[0][i] for p in pairs])) for i in (0, 1)]
+            new = [float(np.median([p[1][i] for p in pairs])) for i in (0, 1)]
+            out[label] = {"baseline_wall_s": old[0], "baseline_rss_mb": old[1], "wall_s": new[0], "rss_mb": new[1]}
+            print(f"{label:<24} {ref:>9} {old[0]:>6.2f} s {old[1]:>5.0f} MB   this {new[0]:>6.2f} s {new[1]:>5.0f} MB"
+                  f"   ratio {new[0] / old[0]:.2f}x wall, {new[1] / old[1]:.2f}x RSS")
+    finally:
+        subprocess.run(["git", "-C", str(REPO_ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3, help="timed runs per command (default 3)")
+    parser.add_argument("--baseline", help="a git commit whose code also runs the search commands (ONNX path)")
     args = parser.parse_args(argv)
     if not Path(NEARSPACE_CLI).exists():
         print(f"nearspace CLI not found at {NEARSPACE_CLI}; install the project (make install) first")
@@ -95,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{torch_r['rss_mb'] / onnx_r['rss_mb']:>6.1f}x")
         help_r = results["--help"] = measure([NEARSPACE_CLI, "--help"], base_env, runs)
         print(f"{'--help':<24} {'':<15} {help_r['wall_s']:>7.2f} {help_r['rss_mb']:>7.0f}")
+        if args.baseline:
+            results["baseline"] = compare_baseline(args.baseline, Path(tmp), commands, base_env, runs, results)
 
     verdicts = {}
     for label in ("search (hybrid)", "ask"):

@@ -78,7 +78,7 @@ def main() -> None:
         print(f"FULL / NORMAL time: batched {f_b / n_b:.2f}x, single-document commits {f_s / n_s:.2f}x")
         # the checks that make NORMAL safe for the derived files: a token per change row (in the
         # timings above) and a CRC-32 over the graph file at every save and load
-        from nearspace.store.vectors import HNSW_M, _crc32
+        from nearspace.store.sqlite.vectors import HNSW_M, _crc32
 
         graph = Path(tmp) / "graph.bin"
         size = 20_500 * (DIM * 4 + HNSW_M * 2 * 4 + 16)

@@ -5,7 +5,7 @@ HNSW graph on the path via NEARSPACE_EXACT_THRESHOLD), kills it with SIGKILL aft
 delay, or (every ``--save-every``th trial) the moment a temporary file of the graph save appears,
 then checks the invariants:
 
-* ``PRAGMA integrity_check`` is ok and the store's tables pass ``nearspace.store.audit`` (hashes, metadata index, change log);
+* ``PRAGMA integrity_check`` is ok and the store's tables pass ``nearspace.store.sqlite.audit`` (hashes, metadata index, change log);
 * FTS and metadata rows match the documents, every stored text equals its source;
 * no stored vector is a zero placeholder, and the derived index finds each sampled document's
   own vector first (the graph, when one was saved, agrees with SQLite);
@@ -89,7 +89,7 @@ def check(db: Path, texts: dict[str, str], threshold: int) -> tuple[int, list[st
                 problems.append(f"{doc_id}: zero placeholder vector stored")
         cid = conn.execute("SELECT id FROM collections").fetchone()
         if cid:
-            from nearspace.store.audit import audit
+            from nearspace.store.sqlite.audit import audit
 
             problems.extend(audit(conn))
             if conn.execute("SELECT count(DISTINCT doc) FROM meta_index").fetchone()[0] != len(rows):
@@ -105,7 +105,7 @@ def check(db: Path, texts: dict[str, str], threshold: int) -> tuple[int, list[st
         with Store(db, exact_threshold=threshold) as store:  # loads the saved graph as a reader would
             coll = store.get_collection("default")
             for row, doc_id, _, vector in random.Random(len(rows)).sample(rows, min(30, len(rows))):
-                hits = coll.index.search(np.frombuffer(vector, dtype=np.float32), 1)
+                hits = coll.backend.vectors.search(np.frombuffer(vector, dtype=np.float32), 1)
                 if not hits or hits[0][0] != row:
                     problems.append(f"{doc_id}: the derived index does not find its own vector")
             stored = {doc_id for _, doc_id, _, _ in rows}

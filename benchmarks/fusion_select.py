@@ -62,21 +62,21 @@ def candidates() -> dict[str, Callable]:
 
 
 def lists_for(coll, queries: dict[str, str], depth: int = 100) -> dict[str, dict[str, list]]:
-    """qid -> {"dense": [(row, score)], "keyword": [(row, score)]}, and "n" the query's length in terms."""
-    from nearspace.search.bm25 import keyword_search
+    """qid -> {"dense": [(id, score)], "keyword": [(id, score)]}, and "n" the query's length in terms."""
     from nearspace.search.fusion import query_terms
 
     qids = list(queries)
     vectors = coll.embed_queries([queries[q] for q in qids], use_adapter=False)
     out = {}
     for qid, vector in zip(qids, vectors):
-        out[qid] = {"dense": coll.index.search(vector, depth), "keyword": keyword_search(coll.data, queries[qid], depth),
+        out[qid] = {"dense": coll.backend.dense_candidates(vector, depth),
+                    "keyword": coll.backend.keyword_candidates(queries[qid], depth),
                     "n": query_terms(queries[qid])}
     return out
 
 
-def fused_ids(lists, fuse, row_ids) -> list[str]:
-    return [row_ids[row] for row, _ in fuse({m: lists[m] for m in ("dense", "keyword")}, lists["n"])[:100]]
+def fused_ids(lists, fuse) -> list[str]:
+    return [doc_id for doc_id, _ in fuse({m: lists[m] for m in ("dense", "keyword")}, lists["n"])[:100]]
 
 
 def main() -> None:
@@ -99,10 +99,9 @@ def main() -> None:
         coll.write_documents(dataset.corpus, show_progress=True)
         qrels = {q: r for q, r in dataset.qrels("test").items() if q in dataset.queries}
         lists = lists_for(coll, {q: dataset.queries[q] for q in qrels})
-        row_ids = coll.data.row_ids()
-        parts[name] = {m: evaluate_run(qrels, {q: [row_ids[r] for r, _ in lists[q][m]] for q in qrels})["ndcg@10"]
+        parts[name] = {m: evaluate_run(qrels, {q: [doc_id for doc_id, _ in lists[q][m]] for q in qrels})["ndcg@10"]
                        for m in ("dense", "keyword")}
-        scores[name] = {c: evaluate_run(qrels, {q: fused_ids(lists[q], f, row_ids) for q in qrels})["ndcg@10"]
+        scores[name] = {c: evaluate_run(qrels, {q: fused_ids(lists[q], f) for q in qrels})["ndcg@10"]
                         for c, f in cands.items()}
         print(f"{name}: dense {parts[name]['dense']:.4f} keyword {parts[name]['keyword']:.4f}", flush=True)
 
@@ -117,10 +116,9 @@ def main() -> None:
               titles=[d["title"] for d in decoys["documents"]])
     ex_lists = lists_for(ex, {"seed": SEED_QUERY})["seed"]
     dc_lists = lists_for(dc, {q["id"]: q["text"] for q in decoys["queries"]})
-    ex_rows, dc_rows = ex.data.row_ids(), dc.data.row_ids()
     for c, f in cands.items():
-        seed_rank = fused_ids(ex_lists, f, ex_rows).index("regularization-techniques") + 1
-        top3 = sum(q["meaning"] in fused_ids(dc_lists[q["id"]], f, dc_rows)[:3] for q in decoys["queries"])
+        seed_rank = fused_ids(ex_lists, f).index("regularization-techniques") + 1
+        top3 = sum(q["meaning"] in fused_ids(dc_lists[q["id"]], f)[:3] for q in decoys["queries"])
         checks[c] = (seed_rank, top3)
 
     print()

@@ -82,7 +82,7 @@ def import_graph(src: Path = SRC, *, lazy: bool = True) -> dict[str, set[str]]:
         for target in targets:
             while target and target not in files:  # `from a.b import name`: name is not a module
                 target = target.rpartition(".")[0]
-            # `from nearspace.store import schema` inside nearspace.store.database names its own
+            # `from nearspace.store import schema` inside nearspace.store.sqlite.database names its own
             # package, which is already being imported: the edge is to the submodule alone
             if target and target != module and target.startswith(PACKAGE) and not module.startswith(target + "."):
                 edges.add(target)

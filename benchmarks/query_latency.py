@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     col = store.get_collection("scifact")
     encoder = col.encoder  # load outside the timings (the first query would otherwise pay it)
     print(f"query latency: {len(queries)} SciFact test queries, k={args.k}, {n} documents, "
-          f"encoder {getattr(encoder, 'precision', '?')}, index {'HNSW' if n >= store.exact_threshold else 'exact'}")
+          f"encoder {getattr(encoder, 'precision', '?')}, index {'HNSW' if n >= store.backend.exact_threshold else 'exact'}")
 
     texts = [q for _, q in queries]
     for mode in MODES:
@@ -100,9 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             col.search(q, k=args.k, mode=mode)
 
     # reference: encode + exact numpy top-k over the same vectors (no SQLite, no result objects)
-    rows, matrix = col.data.vectors()
-    row_to_id = dict(col.data.conn.execute("SELECT doc_row, doc_id FROM docs WHERE collection_id = ?",
-                                           (col.data.cid,)).fetchall())
+    ids, matrix = col.vector_matrix()
 
     def reference(q: str) -> list[str]:
         v = encoder.encode([q], show_progress=False)[0]
@@ -110,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         kk = min(args.k, len(scores))
         top = np.argpartition(-scores, kk - 1)[:kk]
         top = top[np.argsort(-scores[top])]
-        return [row_to_id[int(rows[i])] for i in top]
+        return [ids[int(i)] for i in top]
 
     for q in texts[: args.warmup]:
         reference(q)

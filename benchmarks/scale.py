@@ -142,7 +142,7 @@ def store_level(args, X, Q, truth, ref: dict, out: dict) -> None:
     import os
 
     from nearspace.api import Store
-    from nearspace.store.database import WAL_KEEP
+    from nearspace.store.sqlite.database import WAL_KEEP
 
     n, dim = X.shape
     work = Path(tempfile.mkdtemp(prefix="ns-scale-store-"))
@@ -188,7 +188,7 @@ def store_level(args, X, Q, truth, ref: dict, out: dict) -> None:
         ftruth = exact_truth(X, fq, 10, subset)
         got = [[row_of[h.id] for h in coll.search(vector=q, k=10, where=where)] for q in fq]
         short = sum(len(g) < 10 for g in got)
-        import nearspace.store.database as database
+        import nearspace.store.sqlite.database as database
 
         kept, database.FILTER_CACHE = database.FILTER_CACHE, 0  # every query re-reads its matches
         cold = p50_ms(lambda q: coll.search(vector=q, k=10, where=where), fq)

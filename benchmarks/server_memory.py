@@ -64,7 +64,7 @@ def build_store(path: Path, n: int) -> None:
     rng = np.random.default_rng(0)
     with open_store(path) as store:
         coll = store.collection(COLLECTION, index="hnsw")
-        dim = coll.data.dim
+        dim = coll.backend.dim
         for start in range(0, n, 10_000):
             size = min(10_000, n - start)
             vectors = rng.standard_normal((size, dim)).astype(np.float32)

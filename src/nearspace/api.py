@@ -10,18 +10,18 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from nearspace.encoders import DEFAULT_ENCODER, Encoder, load_encoder
 from nearspace.encoders.base import as_encoder
 from nearspace.encoders.registry import NO_MODEL_NAME, canonical_name, encoder_from_spec, known_spec
-from nearspace.errors import InputError, StoreError
-from nearspace.store.database import CollectionData, Database, content_hash
-from nearspace.types import Document, EncoderSpec, SearchResult, embedding_text
-from nearspace.validation import check_query, check_where, make_documents, unit_vectors, validate_document
-from nearspace.store.vectors import EXACT_THRESHOLD, VectorIndex
+from nearspace.errors import EncoderMismatch, InputError, StoreError
+from nearspace.store.base import CollectionBackend, StoreBackend
+from nearspace.store.registry import open_backend
+from nearspace.types import Document, EncoderSpec, SearchResult, content_hash, embedding_text
+from nearspace.validation import check_query, check_where, make_documents, unit_vectors
 
 DEFAULT_COLLECTION = "default"
 #: encoder name recorded for a collection created from a dimension alone (your own vectors);
@@ -31,28 +31,39 @@ DEFAULT_BATCH = 256
 
 
 def open_store(path: str | Path, *, encoder: Encoder | str | None = None, precision: str = "auto") -> "Store":
-    """Open (or create) the store at ``path``, a SQLite file; ``milvus://HOST:PORT`` or
-    ``milvus-lite:PATH.db`` open a Milvus-backed store with the same API (extra ``milvus``)."""
-    if str(path).startswith(("milvus:", "milvuss:", "milvus-lite:")):
-        from nearspace.store.milvus import MilvusStore, parse_uri
-
-        return MilvusStore(parse_uri(str(path)), encoder=encoder, precision=precision)
+    """Open (or create) the store at ``path``: a SQLite file, or ``milvus://HOST:PORT`` /
+    ``milvus-lite:PATH.db`` for a Milvus-backed store with the same API (extra ``milvus``).
+    The scheme picks the backend (``nearspace.store.registry.open_backend``)."""
     return Store(path, encoder=encoder, precision=precision)
 
 
 class Store:
-    """A SQLite file holding named collections; derived ANN files live in ``<path>.ann/``."""
+    """Named collections in one backend: a SQLite file (derived ANN files in ``<path>.ann/``)
+    or a Milvus server. Encoders are resolved here; storage is the backend's."""
 
     def __init__(self, path: str | Path, *, encoder: Encoder | str | None = None,
-                 precision: str = "auto", exact_threshold: int | None = None) -> None:
-        self.db = Database(path)
-        self.path = self.db.path
-        self.ann_dir = self.path.with_name(self.path.name + ".ann")
+                 precision: str = "auto", exact_threshold: int | None = None,
+                 backend: StoreBackend | None = None) -> None:
+        self.backend = backend if backend is not None else open_backend(path, exact_threshold=exact_threshold)
+        self.path = getattr(self.backend, "path", self.backend.location)
+        self.uri = self.backend.location
         self._encoder = encoder
         self.precision = precision
-        if exact_threshold is None:  # NEARSPACE_EXACT_THRESHOLD lets fault runs reach the graph on small data
-            exact_threshold = int(os.environ.get("NEARSPACE_EXACT_THRESHOLD") or EXACT_THRESHOLD)
-        self.exact_threshold = exact_threshold
+
+    # SQLite stores only: the file and the derived-index folder, for tools that work on them
+    @property
+    def db(self):
+        return self._sqlite("db")
+
+    @property
+    def ann_dir(self) -> Path:
+        return self._sqlite("ann_dir")
+
+    def _sqlite(self, what: str):
+        try:
+            return getattr(self.backend, what)
+        except AttributeError:
+            raise InputError(f"store {self.uri} is not a SQLite store: it has no {what}") from None
 
     def __enter__(self) -> "Store":
         return self
@@ -60,8 +71,11 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def __repr__(self) -> str:
+        return f"Store({self.uri!r})"
+
     def close(self) -> None:
-        self.db.close()
+        self.backend.close()
 
     def _resolve_encoder(self, encoder: Encoder | EncoderSpec | str | None) -> Encoder | None:
         """A name, a spec or an encoder object (protocol v1 or v2) as a protocol-v2 encoder."""
@@ -84,90 +98,80 @@ class Store:
         makes a collection of your own vectors: no model is ever loaded for it. ``index``
         chooses the vector index and is stored with the collection: ``auto`` (exact below
         20,000 vectors, HNSW above), ``exact``, ``hnsw``, ``int8`` or ``binary`` (quantised
-        scans with float rescoring). ``ef_search``, also stored, fixes the HNSW search breadth
-        (more: higher recall, slower queries); unset, it grows with the collection (96 up to
-        250k vectors, 312 at 1M).
+        scans with float rescoring); a Milvus store's engine picks its own (``auto`` only).
+        ``ef_search``, also stored, fixes the HNSW search breadth (more: higher recall, slower
+        queries); unset, it grows with the collection (96 up to 250k vectors, 312 at 1M).
         """
-        from nearspace.store.vectors import check_ef_search, check_index_kind
+        from nearspace.store.sqlite.vectors import check_ef_search, check_index_kind
 
         if index is not None:
             check_index_kind(index)
+            kinds = getattr(self.backend, "index_kinds", None)
+            if kinds is not None and index not in kinds:
+                raise InputError(f"store {self.uri} chooses its own vector index; index={index!r} is not one of "
+                                 f"{', '.join(kinds)} (the other kinds are for SQLite stores)")
         if ef_search is not None:
             ef_search = check_ef_search(ef_search)
         if dim is not None or metric is not None:
             coll = self._vector_collection(name, dim, metric or "cosine", create=create)
             return coll._choose_index(index, ef_search)
         resolved = self._resolve_encoder(encoder)
-        if name in self.db.collection_names() or not create:
-            enc_name = canonical_name(resolved.name) if resolved is not None else None
-            data = self.db.collection(name, encoder=enc_name, dim=resolved.dim if resolved else None)
+        if not create or name in self.backend.collection_names():
+            backend = self.backend.open_collection(name)
         else:
             resolved = resolved or load_encoder(DEFAULT_ENCODER, precision=self.precision)
-            data = self.db.collection(name, encoder=canonical_name(resolved.name), dim=resolved.dim, create=True)
-            record_spec(data, resolved.spec)
-        return Collection(self, data, resolved)._choose_index(index, ef_search)
+            backend = self.backend.create_collection(name, canonical_name(resolved.name), resolved.dim)
+            if "encoder_spec" not in backend.config():  # not when another process created it first
+                record_spec(backend, resolved.spec)
+        if resolved is not None:
+            check_encoder(backend, canonical_name(resolved.name), resolved.dim)
+        return Collection(self, backend, resolved)._choose_index(index, ef_search)
 
     def _vector_collection(self, name: str, dim: int | None, metric: str, *, create: bool) -> "Collection":
         if metric != "cosine":
             raise InputError(f"metric must be 'cosine' (vectors are compared by cosine), got {metric!r}")
-        if name in self.db.collection_names() or not create:
-            data = self.db.collection(name)
-            if dim is not None and data.dim != dim:
-                raise InputError(f"collection {name!r} holds vectors of dimension {data.dim}, not {dim}")
+        if not create or name in self.backend.collection_names():
+            backend = self.backend.open_collection(name)
+            if dim is not None and backend.dim != dim:
+                raise InputError(f"collection {name!r} holds vectors of dimension {backend.dim}, not {dim}")
         else:
             if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
                 raise InputError(f"dim must be a positive integer, got {dim!r}")
-            data = self.db.collection(name, encoder=VECTORS_ONLY, dim=dim, create=True)
-            record_spec(data, EncoderSpec(kind="none", name=VECTORS_ONLY, dim=dim))
-        return Collection(self, data, None)
+            backend = self.backend.create_collection(name, VECTORS_ONLY, dim)
+            if "encoder_spec" not in backend.config():
+                record_spec(backend, EncoderSpec(kind="none", name=VECTORS_ONLY, dim=dim))
+        return Collection(self, backend, None)
 
     def get_collection(self, name: str = DEFAULT_COLLECTION) -> "Collection":
         """Open an existing collection (CollectionNotFound if it does not exist)."""
         return self.collection(name, create=False)
 
     def list_collections(self) -> list[str]:
-        return self.db.collection_names()
+        return self.backend.collection_names()
 
     def drop_collection(self, name: str) -> None:
-        self.db.drop_collection(name)
-        self.drop_derived(name)
-
-    def drop_derived(self, name: str) -> None:
-        """Delete the derived files of collection ``name`` (vector files, graph, keyword postings)."""
-        from nearspace.store.vectors import derived_files
-
-        for path in derived_files(self.ann_dir, name):
-            path.unlink(missing_ok=True)
-        (self.ann_dir / f"{name}.bm25.npz").unlink(missing_ok=True)
+        self.backend.drop_collection(name)
 
     def compact(self) -> None:
-        """Return the space of deleted rows to the file system (VACUUM), and the derived files'
-        (vector files rewritten with live rows, HNSW graphs with many deleted nodes rebuilt)."""
-        self.db.vacuum()
-        from nearspace.store.vectors import VECTOR_DIR
-
-        for name in self.list_collections():
-            coll = Collection(self, self.db.collection(name), None)  # no encoder is loaded
-            if (self.ann_dir / VECTOR_DIR / f"{name}.json").exists():
-                coll.index.compact()
-            coll.flush()  # saved indexes, then the change log pruned to what they cover
+        """Give the space of deleted rows back (SQLite: VACUUM, vector files rewritten with live
+        rows, HNSW graphs with many deleted nodes rebuilt; Milvus: the engine's compaction)."""
+        self.backend.compact()
 
     def info(self) -> dict[str, Any]:
-        files = [self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")]
-        ann = sorted(p for p in self.ann_dir.rglob("*") if p.is_file()) if self.ann_dir.exists() else []
-        collections = []
-        for name in self.list_collections():
-            data = self.db.collection(name)
-            collections.append({"name": name, "count": data.count(), "encoder": data.encoder,
-                                "dim": data.dim, "config": data.config(),
-                                "ann_bytes": sum(p.stat().st_size for p in _derived(self.ann_dir, name))})
         from nearspace.encoders.registry import choose_backend, describe_choice
 
-        return {"path": str(self.path), "encoder_backend": choose_backend(self.precision),
-                "encoder_choice": describe_choice(self.precision),
-                "bytes": sum(p.stat().st_size for p in files + ann if p.exists()),
-                "sqlite_bytes": sum(p.stat().st_size for p in files if p.exists()),
-                "collections": collections}
+        return {**self.backend.info(), "encoder_backend": choose_backend(self.precision),
+                "encoder_choice": describe_choice(self.precision)}
+
+
+def check_encoder(backend: CollectionBackend, encoder: str, dim: int) -> None:
+    """Refuse an encoder other than the one a collection was built with (name or dimension)."""
+    if encoder != backend.encoder:
+        raise EncoderMismatch(f"collection {backend.name!r} was built with encoder {backend.encoder!r} "
+                              f"(dim {backend.dim}); refusing encoder {encoder!r}")
+    if dim != backend.dim:
+        raise EncoderMismatch(f"collection {backend.name!r} holds {backend.dim}-dimensional vectors; "
+                              f"refusing an encoder of dimension {dim}")
 
 
 def record_spec(data: Any, spec: EncoderSpec) -> None:
@@ -195,25 +199,24 @@ def stored_spec(data: Any) -> EncoderSpec:
 class Collection:
     """Documents with vectors, metadata and a keyword index; searchable three ways."""
 
-    def __init__(self, store: Store, data: CollectionData, encoder: Encoder | None) -> None:
+    def __init__(self, store: Store, backend: CollectionBackend, encoder: Encoder | None) -> None:
         self.store = store
-        self.data = data
+        self.backend = backend
         self._encoder = encoder
         self._spec: EncoderSpec | None = None
-        self.index = VectorIndex(data, store.ann_dir, exact_threshold=store.exact_threshold)
 
     @property
     def name(self) -> str:
-        return self.data.name
+        return self.backend.name
 
     def _choose_index(self, kind: str | None, ef_search: int | None = None) -> "Collection":
         """Record the vector index kind and HNSW breadth with the collection (kept until changed)."""
-        config = self.data.config() if kind is not None or ef_search is not None else {}
+        config = self.backend.config() if kind is not None or ef_search is not None else {}
         if kind is not None and config.get("index", "auto") != kind:
-            self.data.set_config(index=kind)
+            self.backend.set_config(index=kind)
         if ef_search is not None and config.get("ef_search") != ef_search:
             # stored, not pinned on this object: every open Collection reads it at its next search
-            self.data.set_config(ef_search=ef_search)
+            self.backend.set_config(ef_search=ef_search)
         return self
 
     @property
@@ -221,7 +224,7 @@ class Collection:
         """The encoder spec stored with the collection (derived from its encoder's name for a
         collection written before specs were stored): enough to load the encoder again."""
         if self._spec is None:  # fixed for the collection's life: read once
-            self._spec = stored_spec(self.data)
+            self._spec = stored_spec(self.backend)
         return self._spec
 
     @property
@@ -240,11 +243,9 @@ class Collection:
                 raise EncoderUnavailable(f"collection {self.name!r} was built with encoder {spec.name!r} "
                                          f"(kind {spec.kind!r}), which cannot be loaded here: {exc}; or pass "
                                          f"encoder= when opening it") from exc
-            if self._encoder.dim != self.data.dim:
-                from nearspace.errors import EncoderMismatch
-
-                raise EncoderMismatch(f"encoder {self.data.encoder!r} now has dimension {self._encoder.dim}, "
-                                      f"collection {self.name!r} holds {self.data.dim}")
+            if self._encoder.dim != self.backend.dim:
+                raise EncoderMismatch(f"encoder {self.backend.encoder!r} now has dimension {self._encoder.dim}, "
+                                      f"collection {self.name!r} holds {self.backend.dim}")
         return self._encoder
 
     @property
@@ -255,18 +256,19 @@ class Collection:
     @property
     def dim(self) -> int:
         """The dimension of the stored vectors."""
-        return self.data.dim
+        return self.backend.dim
 
     @property
     def encoder_name(self) -> str:
         """The encoder recorded with the collection (the model behind its vectors)."""
-        return self.data.encoder
+        return self.backend.encoder
 
     def __len__(self) -> int:
         return self.count()
 
     def __repr__(self) -> str:
-        return f"Collection(name={self.name!r}, count={self.count()}, encoder={self.data.encoder!r})"
+        return (f"Collection(name={self.name!r}, count={self.count()}, encoder={self.backend.encoder!r}, "
+                f"store={self.store.uri!r})")
 
     # -- writing --------------------------------------------------------------------------
     def add(self, ids: Sequence[str], texts: Sequence[str], *, metadatas: Sequence[dict] | None = None,
@@ -274,7 +276,7 @@ class Collection:
             batch_size: int = DEFAULT_BATCH, show_progress: bool | None = None) -> dict[str, int]:
         """Add new documents. Any id already stored (or repeated) is an error; nothing is written."""
         docs = make_documents(ids, texts, metadatas, titles, allow_repeats=False)
-        clash = self.data.hashes([d.id for d in docs])
+        clash = self.backend.hashes([d.id for d in docs])
         if clash:
             raise InputError(f"{len(clash)} id(s) already stored in {self.name!r}, e.g. "
                              f"{next(iter(clash))!r}; use upsert() to replace them")
@@ -306,11 +308,17 @@ class Collection:
         return self._write(list(docs), vectors, replace=True, batch_size=batch_size, show_progress=show_progress)
 
     def _write(self, docs: list[Document], vectors: np.ndarray | None, *, replace: bool,
-               batch_size: int, show_progress: bool | None) -> dict[str, int]:
+               batch_size: int, show_progress: bool | None, encoded: np.ndarray | None = None,
+               also_for: Callable[[list[Document]], Callable[[], None] | None] | None = None,
+               encode: Callable[[list[str]], np.ndarray] | None = None) -> dict[str, int]:
+        """Write ``docs`` batch by batch. ``vectors`` are the caller's (validated here), or with
+        ``encoded`` a prepared matrix whose unmarked rows are placeholders for documents believed
+        unchanged (re-checked inside each write). ``also_for(batch)`` may return bookkeeping to
+        run inside that batch's transaction; ``encode`` replaces the encoder for changed texts."""
         if batch_size < 1:
             raise InputError(f"batch_size must be >= 1, got {batch_size}")
-        if vectors is not None:
-            vectors = unit_vectors(vectors, len(docs), self.data.dim, where=f"collection {self.name!r}")
+        if vectors is not None and encoded is None:
+            vectors = unit_vectors(vectors, len(docs), self.backend.dim, where=f"collection {self.name!r}")
         totals = {"added": 0, "updated": 0, "metadata": 0, "unchanged": 0}
         if vectors is None and len(docs) > batch_size:
             # longest first across the whole input, so each encoded batch pads little;
@@ -329,11 +337,14 @@ class Collection:
             for start in range(0, len(docs), batch_size):
                 batch = docs[start:start + batch_size]
                 if vectors is not None:
-                    batch_vectors, encoded = vectors[start:start + batch_size], None
+                    batch_vectors = vectors[start:start + batch_size]
+                    batch_encoded = encoded[start:start + batch_size].copy() if encoded is not None else None
                 else:
-                    batch_vectors, encoded = self._encode_changed(batch)
+                    batch_vectors, batch_encoded = self._encode_changed(batch, encode)
                 try:
-                    counts = self._write_batch(batch, batch_vectors, encoded, replace=replace)
+                    counts = self._write_batch(batch, batch_vectors, batch_encoded, replace=replace,
+                                               also=also_for(batch) if also_for is not None else None,
+                                               encode=encode)
                 except StoreError as exc:  # say how much of this call was committed before the fault
                     raise exc.with_progress(start, len(docs)) from exc.__cause__
                 for key, value in counts.items():
@@ -345,55 +356,81 @@ class Collection:
                 progress.stop()
         return totals
 
-    def _encode_changed(self, batch: list[Document]) -> tuple[np.ndarray, np.ndarray]:
+    def _encode_changed(self, batch: list[Document], encode: Callable[[list[str]], np.ndarray] | None = None
+                        ) -> tuple[np.ndarray, np.ndarray]:
         """Vectors for the batch, encoding only documents whose content is new or changed;
         returns ``(vectors, encoded)`` where ``encoded`` marks the rows that are real."""
-        stored = self.data.hashes([d.id for d in batch])
+        stored = self.backend.hashes([d.id for d in batch])
         need = [i for i, d in enumerate(batch) if stored.get(d.id) != content_hash(d.title, d.text)]
-        out = np.zeros((len(batch), self.data.dim), dtype=np.float32)
+        out = np.zeros((len(batch), self.backend.dim), dtype=np.float32)
         encoded = np.zeros(len(batch), dtype=bool)
-        self._encode_into(batch, need, out, encoded)
+        self._encode_into(batch, need, out, encoded, encode)
         return out, encoded
 
     def _encode_into(self, batch: list[Document], positions: list[int], out: np.ndarray,
-                     encoded: np.ndarray) -> None:
+                     encoded: np.ndarray, encode: Callable[[list[str]], np.ndarray] | None = None) -> None:
         if positions:
-            out[positions] = self.encoder.encode_documents([embedding_text(batch[i]) for i in positions],
-                                                           show_progress=False)
+            texts = [embedding_text(batch[i]) for i in positions]
+            out[positions] = encode(texts) if encode is not None else \
+                self.encoder.encode_documents(texts, show_progress=False)
             encoded[positions] = True
 
     def _write_batch(self, batch: list[Document], vectors: np.ndarray, encoded: np.ndarray | None,
-                     *, replace: bool, also=None) -> dict[str, int]:
+                     *, replace: bool, also=None, encode=None) -> dict[str, int]:
         """One committed batch. The hashes are checked again inside the write transaction; a
         document another process changed after we read its hash is encoded and the batch
         retried, so a placeholder vector is never stored."""
-        from nearspace.store.database import NeedVectors
+        from nearspace.store.base import NeedVectors
 
         for _attempt in range(20):
             try:
-                return self.data.write(batch, vectors, replace=replace, encoded=encoded, also=also)
+                return self.backend.write(batch, vectors, replace=replace, encoded=encoded, also=also)
             except NeedVectors as need:
                 assert encoded is not None
-                self._encode_into(batch, need.positions, vectors, encoded)
+                self._encode_into(batch, need.positions, vectors, encoded, encode)
         # 20 rounds of other writers changing the same ids: encode everything and stop racing
         assert encoded is not None
-        self._encode_into(batch, [i for i in range(len(batch)) if not encoded[i]], vectors, encoded)
-        return self.data.write(batch, vectors, replace=replace, encoded=encoded, also=also)
+        self._encode_into(batch, [i for i in range(len(batch)) if not encoded[i]], vectors, encoded, encode)
+        return self.backend.write(batch, vectors, replace=replace, encoded=encoded, also=also)
+
+    def index(self, paths: Sequence[str | Path] | str | Path, *, chunk_tokens: int = 200, overlap_tokens: int = 40,
+              chunk_records: bool = True, max_bytes: int = 50 * 1024 * 1024, text_column: str | None = None,
+              metadata_columns: Sequence[str] | None = None, batch_size: int = DEFAULT_BATCH,
+              show_progress: bool | None = None, encode: Callable[[list[str]], np.ndarray] | None = None):
+        """Index files and folders (the ingest pipeline, ``nearspace.ingest.pipeline``).
+
+        ``.jsonl``/``.parquet`` files are records (each validated before anything is written);
+        folders and other files (``.txt``, ``.md``, ``.html``, ``.pdf``, ``.docx``, ``.csv``, and
+        ``.jsonl`` inside folders) are parsed and tracked: a re-run encodes only changed files,
+        follows renames and drops deleted files. Anything longer than the model's window is
+        chunked (``chunk_tokens`` word pieces, ``overlap_tokens`` shared) into ``<id>#0``, ``<id>#1``
+        ...; with ``chunk_records=False`` a long record is refused instead. ``encode`` replaces
+        the encode step (texts -> unit vectors), e.g. to encode on a cluster. Returns an
+        ``IndexSummary``.
+        """
+        from nearspace.ingest.pipeline import index_paths
+
+        if isinstance(paths, (str, Path)):
+            paths = [paths]
+        return index_paths(self, list(paths), chunk_tokens=chunk_tokens, overlap_tokens=overlap_tokens,
+                           chunk_records=chunk_records, max_bytes=max_bytes, text_column=text_column,
+                           metadata_columns=metadata_columns, batch_size=batch_size,
+                           show_progress=show_progress, encode=encode)
 
     def delete(self, ids: Sequence[str] | str) -> int:
         """Delete by id; returns how many of them were stored."""
         ids = [ids] if isinstance(ids, str) else list(ids)
-        return self.data.delete(ids)
+        return self.backend.delete(ids)
 
     # -- reading --------------------------------------------------------------------------
     def count(self) -> int:
-        return self.data.count()
+        return self.backend.count()
 
     def get(self, ids: Sequence[str] | str) -> list[Document | None] | Document | None:
         """Documents by id (None where missing); a single id returns a single document."""
         if isinstance(ids, str):
-            return self.data.get([ids])[0]
-        return self.data.get(list(ids))
+            return self.backend.get([ids])[0]
+        return self.backend.get(list(ids))
 
     def search(self, query: str | None = None, k: int = 10, mode: str = "hybrid", where: dict[str, Any] | None = None,
                weights: Mapping[str, float] | None = None, diversity: float | None = None,
@@ -415,9 +452,9 @@ class Collection:
         if vector is not None:  # search by a vector you have: dense only, same result type
             if query is not None:
                 raise InputError("pass either a query or a vector, not both")
-            qvec = unit_vectors(np.asarray(vector, dtype=np.float64).reshape(1, -1), 1, self.data.dim,
+            qvec = unit_vectors(np.asarray(vector, dtype=np.float64).reshape(1, -1), 1, self.backend.dim,
                                 where=f"the query vector of {self.name!r}")[0]
-            return search(self.data, self.index, lambda _text: qvec, "<vector>", k=k, mode="dense",
+            return search(self.backend, lambda _text: qvec, "<vector>", k=k, mode="dense",
                           where=where, weights=None, fusion={}, diversity=diversity)
         if query is None:
             raise InputError("search needs a query text or vector=")
@@ -425,9 +462,9 @@ class Collection:
         if self.vectors_only and mode != "keyword":
             raise InputError(f"collection {self.name!r} holds your own vectors without a model: search it with "
                              "vector=..., or mode='keyword' over whatever texts were stored")
-        chosen = _fusion_spec(fusion) if fusion is not None else dict(self.data.config().get("fusion") or {})
+        chosen = _fusion_spec(fusion) if fusion is not None else dict(self.backend.config().get("fusion") or {})
         embed = self._embed_query if use_adapter else self._embed_query_plain
-        found = search(self.data, self.index, embed, query, k=k, mode=mode, where=where,
+        found = search(self.backend, embed, query, k=k, mode=mode, where=where,
                        weights=weights, fusion=chosen, diversity=diversity)
         if self.vectors_only and not found and not self.has_words():
             raise InputError(f"collection {self.name!r} holds your own vectors without text: there is nothing to "
@@ -436,11 +473,7 @@ class Collection:
 
     def has_words(self) -> bool:
         """Whether any stored title or text holds a word keyword search can match."""
-        from nearspace.search.bm25 import keyword_index
-
-        words = keyword_index(self.data)
-        words.refresh()
-        return bool(words.vocab)
+        return self.backend.has_words()
 
     def ask(self, question: str, *, k: int = 5, budget: int = 1000, where: dict[str, Any] | None = None,
             generate: bool = False):
@@ -463,7 +496,7 @@ class Collection:
         """The stored query adapter, or None (cached per change of the stored artifact)."""
         from nearspace.learn.adapter import load_adapter
 
-        return load_adapter(self.data)
+        return load_adapter(self.backend)
 
     def _embed_query(self, query: str) -> np.ndarray:
         return self.embed_queries([query])[0]
@@ -480,34 +513,25 @@ class Collection:
 
     def vectors_of(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """The stored (unit) vectors of those ``ids`` that are stored, by id."""
-        rows = self.data.rows_for_ids(list(ids))
-        got_rows, matrix = self.data.vectors_for_rows(list(rows.values()))
-        by_row = dict(zip(got_rows.tolist(), matrix))
-        return {doc_id: by_row[row] for doc_id, row in rows.items() if row in by_row}
+        return self.backend.vectors_for_ids(list(ids))
+
+    def vector_matrix(self) -> tuple[list[str], np.ndarray]:
+        """``(ids, matrix)`` of every stored vector, read in one pass of the backend's rows."""
+        from nearspace.store.base import vector_matrix
+
+        return vector_matrix(self.backend)
 
     def ids(self, where: dict[str, Any] | None = None) -> list[str]:
         """Ids of the stored documents matching the metadata filter ``where`` (all when None)."""
         if not check_where(where):
-            return list(self.data.ids())
-        rows = self.data.filter_rows(where)
-        return [doc.id for doc in self.data.rows_to_documents(rows.tolist()).values()]
+            return list(self.backend.ids())
+        return self.backend.selected_ids(self.backend.select(where))
 
     def flush(self) -> bool:
-        """Save the derived indexes so the next process opens fast: the keyword postings
-        (a cold CLI search then reads them instead of re-tokenising) and the ANN graph.
-        Returns False when the collection is small enough to be searched exactly (there is
-        no graph to save)."""
-        from nearspace.search.bm25 import keyword_index
-
-        keywords = keyword_index(self.data)
-        keywords.refresh()
-        saved = self.index.save()
-        # the change log is needed only back to what every derived index covers; the covered
-        # change itself stays (its token proves a saved file's history), older ones go
-        covered = [keywords.covered_seq] + [s for s in (self.index.flat_seq, self.index.ann_seq) if s >= 0]
-        if min(covered) > 1:
-            self.data.prune_changes(min(covered) - 1)
-        return saved
+        """Save the derived indexes so the next process opens fast (SQLite: the keyword postings,
+        which a cold CLI search then reads instead of re-tokenising, and the ANN graph; Milvus:
+        the engine seals what was written). Returns False when there was no graph to save."""
+        return self.backend.flush()
 
     def to_arrow(self):
         """The collection as a ``pyarrow.Table``: id, title, text, metadata (JSON text) and
@@ -521,12 +545,6 @@ class Collection:
         from nearspace.integrations.arrow import to_pandas
 
         return to_pandas(self)
-
-
-def _derived(ann_dir: Path, name: str) -> list[Path]:
-    from nearspace.store.vectors import derived_files
-
-    return derived_files(ann_dir, name) + [p for p in [ann_dir / f"{name}.bm25.npz"] if p.exists()]
 
 
 def _fusion_spec(fusion: Any) -> dict[str, Any]:

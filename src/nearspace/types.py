@@ -8,6 +8,7 @@ server.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Mapping, TypedDict
@@ -160,3 +161,8 @@ class EncoderSpec:
     def has_model(self) -> bool:
         """False for ``kind="none"``: a collection of your own vectors, searched by vector."""
         return self.kind != "none"
+
+
+def content_hash(title: str, text: str) -> str:
+    """The hash every backend stores per document: equal hashes mean the vector still holds."""
+    return hashlib.sha256(f"{title}\x1f{text}".encode()).hexdigest()

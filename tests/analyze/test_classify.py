@@ -52,8 +52,8 @@ def _labelled_collection(store, banking, banking_vectors, name="bank"):
 
 
 def _artifacts(coll) -> list[tuple]:
-    return coll.data.conn.execute("SELECT name, version FROM artifacts WHERE collection_id = ?",
-                                  (coll.data.cid,)).fetchall()
+    return coll.backend.data.conn.execute("SELECT name, version FROM artifacts WHERE collection_id = ?",
+                                  (coll.backend.data.cid,)).fetchall()
 
 
 def test_every_variant_side_by_side_and_dense_wins_few_shot(banking, banking_vectors, encoder):
@@ -80,10 +80,10 @@ def test_fit_store_reopen_predict(tmp_path, encoder, banking, banking_vectors):
         coll = _labelled_collection(store, banking, banking_vectors)
         clf = C.fit_collection(coll, method="logreg")
         assert clf.meta["C"] in C.C_GRID and len(clf.classes) == CLASSES
-        version = coll.data.artifact_version(C.ARTIFACT)
+        version = coll.backend.artifact_version(C.ARTIFACT)
     with open_store(tmp_path / "s.db", encoder=encoder) as store:  # persisted with the store
         coll = store.get_collection("bank")
-        assert coll.data.artifact_version(C.ARTIFACT) == version
+        assert coll.backend.artifact_version(C.ARTIFACT) == version
         predictions = C.predict(coll, [r["text"] for r in test], top=3)
         accuracy = np.mean([p.label == r["label"] for p, r in zip(predictions, test)])
         assert accuracy > 0.7
@@ -91,7 +91,7 @@ def test_fit_store_reopen_predict(tmp_path, encoder, banking, banking_vectors):
         assert all(abs(sum(s for _, s in p.top) - 1) < 1 for p in predictions)  # probabilities
         # k-NN replaces the stored model; it votes over the collection itself
         knn = C.fit_collection(coll, method="knn")
-        assert knn.method == "knn" and coll.data.artifact_version(C.ARTIFACT) > version
+        assert knn.method == "knn" and coll.backend.artifact_version(C.ARTIFACT) > version
         knn_acc = np.mean([p.label == r["label"] for p, r in zip(C.predict(coll, [r["text"] for r in test]), test)])
         assert knn_acc > 0.6
 

@@ -108,12 +108,12 @@ def test_too_small_or_bad_parameters_are_refused_and_nothing_is_stored(store):
     with pytest.raises(InputError, match="UMAP map needs at least 10 documents.*--method pca"):
         project(np.eye(5, 8), "umap")
     for c in (coll, big):
-        assert c.data.get_artifact(K.ARTIFACT) is None
+        assert c.backend.get_artifact(K.ARTIFACT) is None
 
 
 def test_neighbors_duplicates_outliers(store):
     coll, truth = _synthetic(store, centres=2, n_per=20)
-    vectors = coll.data.vectors()[1]
+    vectors = coll.backend.data.vectors()[1]
     twin = normalize_rows(vectors[:1] + 0.003 * np.random.default_rng(0).normal(size=(1, 384)))
     odd = normalize_rows(np.random.default_rng(9).normal(size=(1, 384)))
     coll.upsert(ids=["twin", "odd"], texts=["bread yeast dough oven twin", "something else"],
@@ -160,7 +160,7 @@ def test_html_map_renders_searches_and_shows_tooltips_in_chromium(tmp_path, stor
     coll, _ = _synthetic(store, centres=3)
     # a hostile text must not break out of the embedded data
     coll.upsert(ids=["evil"], texts=["</script><script>document.title='pwned'</script> guitar"],
-                vectors=coll.data.vectors()[1][:1])
+                vectors=coll.backend.data.vectors()[1][:1])
     out = M.render(M.build_map(coll, color_by="topic"), tmp_path / "map.html")
     page = out.read_text()
     assert "<script src" not in page and "<link" not in page and "http" not in page.split("<body>")[0]

@@ -20,7 +20,7 @@ def sqlite_store(tmp_path):
 
 def _vectors(store_spec: str, name: str = "default") -> dict[str, np.ndarray]:
     from nearspace import open_store
-    from nearspace.store.transfer import source_batches
+    from nearspace.transfer import source_batches
 
     with open_store(store_spec) as opened:
         out = {}
@@ -69,6 +69,6 @@ def test_copy_refuses_an_encoder_mismatch(tmp_path, sqlite_store):
 
     milvus = f"milvus-lite:{tmp_path / 'm.db'}"
     with open_store(milvus) as opened:
-        opened.db.create("default", "some-other-model", 8)
+        opened.backend.create_collection("default", "some-other-model", 8)
     failed = run("copy", "--from", str(sqlite_store), "--to", milvus, check=False)
     assert failed.returncode == 1 and "refusing" in failed.stderr

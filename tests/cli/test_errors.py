@@ -40,7 +40,7 @@ def one_error_line(result: subprocess.CompletedProcess) -> str:
 
 def make_store(path: Path, n: int = 20) -> None:
     """A store written through the storage layer with given vectors (no model needed)."""
-    from nearspace.store.database import Database, Document
+    from nearspace.store.sqlite.database import Database, Document
 
     db = Database(path)
     data = db.collection("c", encoder=ENCODER, dim=DIM, create=True)

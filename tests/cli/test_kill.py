@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from nearspace.store.audit import audit
+from nearspace.store.sqlite.audit import audit
 
 BATCH = 40
 N_DOCS = 1200

@@ -150,7 +150,7 @@ def test_no_model_is_a_spec(store):
 def test_a_collection_written_before_specs_reopens_from_its_encoder_name(store):
     coll = store.collection("old")
     coll.upsert(["a"], ["the tide rises"])
-    coll.data.set_config(encoder_spec=None)  # as a v3 store recorded it: a name only
+    coll.backend.set_config(encoder_spec=None)  # as a v3 store recorded it: a name only
     reopened = store.collection("old")
     assert reopened.spec.kind == "minilm" and reopened.search("tide", k=1)[0].id == "a"
 

@@ -20,7 +20,7 @@ def test_keyword_mode_matches_published_bm25(name, store):
     dataset = load_beir(require_data("beir", name))
     coll = store.collection(name)
     # keyword mode needs no meaning: any unit vector will do (zero vectors are refused)
-    zeros = np.ones((len(dataset.corpus), coll.data.dim), dtype=np.float32)
+    zeros = np.ones((len(dataset.corpus), coll.backend.dim), dtype=np.float32)
     coll.upsert([d.id for d in dataset.corpus], [d.text for d in dataset.corpus],
                 titles=[d.title for d in dataset.corpus], metadatas=[d.metadata for d in dataset.corpus],
                 vectors=zeros, batch_size=2000)
@@ -36,7 +36,7 @@ def test_keyword_mode_matches_published_bm25(name, store):
 def test_keyword_mode_at_parity_with_bm25s(name, store):
     dataset = load_beir(require_data("beir", name))
     coll = store.collection(name)
-    ones = np.ones((len(dataset.corpus), coll.data.dim), dtype=np.float32)
+    ones = np.ones((len(dataset.corpus), coll.backend.dim), dtype=np.float32)
     coll.upsert([d.id for d in dataset.corpus], [d.text for d in dataset.corpus],
                 titles=[d.title for d in dataset.corpus], vectors=ones, batch_size=2000)
     qrels = dataset.qrels("test")

@@ -23,12 +23,12 @@ def test_every_type_is_indexed_with_its_provenance(store, docs):
     coll = store.collection("files")
     summary = _index(coll, docs)
     assert summary.added == 6 and not summary.failed and not summary.skipped
-    sources = {d.metadata["source"] for d in coll.get([*coll.data.ids()])}
+    sources = {d.metadata["source"] for d in coll.get([*coll.backend.ids()])}
     assert sources == {"docs/garden.md", "docs/tea.html", "docs/notes.txt", "docs/astronomy.pdf",
                        "docs/bike.docx", "docs/faq.csv"}
-    pdf_pages = sorted(coll.get(i).metadata["page"] for i in coll.data.ids() if i.startswith("docs/astronomy.pdf"))
+    pdf_pages = sorted(coll.get(i).metadata["page"] for i in coll.backend.ids() if i.startswith("docs/astronomy.pdf"))
     assert pdf_pages == [1, 2]
-    watering = [coll.get(i) for i in coll.data.ids() if i.startswith("docs/garden.md")]
+    watering = [coll.get(i) for i in coll.backend.ids() if i.startswith("docs/garden.md")]
     assert any(d.metadata.get("headings") == ["Gardening Guide", "Watering"] and d.title.endswith("Watering")
                for d in watering)
     for d in watering:
@@ -72,8 +72,8 @@ def test_rename_keeps_vectors_and_delete_removes_chunks(store, docs):
     (docs / "bike.docx").unlink()
     gone = _index(coll, docs)
     assert gone.deleted == 1
-    assert not [i for i in coll.data.ids() if i.startswith("docs/bike.docx")]
-    assert "docs/bike.docx" not in coll.data.tracked_files()
+    assert not [i for i in coll.backend.ids() if i.startswith("docs/bike.docx")]
+    assert "docs/bike.docx" not in coll.backend.tracked_files()
 
 
 def test_ignore_file_and_symlink_loops(store, docs):
@@ -85,7 +85,7 @@ def test_ignore_file_and_symlink_loops(store, docs):
     os.symlink(docs, docs / "sub" / "loop")  # a directory cycle
     coll = store.collection("ign")
     summary = _index(coll, docs)
-    sources = {coll.get(i).metadata["source"] for i in coll.data.ids()}
+    sources = {coll.get(i).metadata["source"] for i in coll.backend.ids()}
     assert "docs/faq.csv" not in sources and "docs/drafts/wip.md" not in sources
     assert "docs/sub/deep.txt" in sources
     assert summary.files_seen < 20  # the loop was not followed forever
@@ -109,7 +109,7 @@ def test_bad_files_are_reported_and_the_rest_completes(store, docs, tmp_path):
     assert failed["docs/bad.jsonl"].startswith("2: malformed JSON")
     assert "larger than 2 MB" in skipped["docs/huge.txt"]
     assert summary.added == 6  # every good file made it
-    assert coll.data.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert coll.backend.data.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")

@@ -36,7 +36,7 @@ def write_corpus(root):
 
 
 def state(coll) -> dict:
-    ids = sorted(coll.data.ids())
+    ids = sorted(coll.backend.ids())
     docs = coll.get(ids)
     vectors = coll.vectors_of(ids)  # the same public call on both engines
     return {i: (d.title, d.text, d.metadata, vectors[i]) for i, d in zip(ids, docs)}
@@ -79,7 +79,7 @@ def test_folder_indexing_on_milvus_equals_sqlite(tmp_path, encoder):
         assert first.added == 4 and first.chunks_written > 6  # ml.md is long enough for several chunks
         assert_same(sqlite, milvus)
         # the bookkeeping lives in Milvus: a second process (this one) sees every file unchanged
-        assert set(milvus.data.tracked_files()) == set(sqlite.data.tracked_files())
+        assert set(milvus.backend.tracked_files()) == set(sqlite.backend.tracked_files())
         again = FolderIndexer(milvus).index([folder], show_progress=False)
         assert (again.unchanged, again.chunks_encoded, again.chunks_written) == (4, 0, 0)
 
@@ -94,14 +94,14 @@ def test_folder_indexing_on_milvus_equals_sqlite(tmp_path, encoder):
         assert (s.changed, s.renamed, s.deleted, s.unchanged) == (1, 1, 1, 0)  # the touched file is re-hashed
         assert 0 < s.chunks_encoded < s.chunks_written  # the rename keeps its vectors; unchanged chunks too
         assert_same(sqlite, milvus)
-        assert not milvus.data.ids_with_prefix("notes/space.md") and not milvus.data.ids_with_prefix("notes/old.txt")
-        assert set(milvus.data.tracked_files()) == {"notes/ml.md", "notes/bread.txt", "notes/astronomy.md"}
+        assert not milvus.backend.ids_with_prefix("notes/space.md") and not milvus.backend.ids_with_prefix("notes/old.txt")
+        assert set(milvus.backend.tracked_files()) == {"notes/ml.md", "notes/bread.txt", "notes/astronomy.md"}
         hits = milvus.search("icy bodies beyond Neptune", k=1, mode="hybrid")
         assert hits[0].metadata["source"] == "notes/astronomy.md"
 
         # dropping the collection forgets its file records too
         milvus_store.drop_collection("default")
-        assert milvus_store.collection("default").data.tracked_files() == {}
+        assert milvus_store.collection("default").backend.tracked_files() == {}
     finally:
         sqlite_store.close()
         milvus_store.close()

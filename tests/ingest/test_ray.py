@@ -37,7 +37,7 @@ def corpus(tmp_path_factory):
 
 def _all(store_path, name="default"):
     from nearspace import open_store
-    from nearspace.store.transfer import source_batches
+    from nearspace.transfer import source_batches
 
     with open_store(store_path) as opened:
         coll = opened.get_collection(name)

@@ -41,7 +41,7 @@ def state(path) -> tuple:
         out = []
         for name in store.list_collections():
             c = store.get_collection(name)
-            rows, vecs = c.data.vectors()
+            rows, vecs = c.backend.data.vectors()
             out.append((name, c.dim, sorted((d.id, json.dumps(d.metadata, sort_keys=True))
                                             for d in c.get(c.ids())), vecs.tobytes()))
         return tuple(out)

@@ -34,16 +34,16 @@ def _table_rows(table: pa.Table) -> list[tuple]:
 def test_to_arrow_and_pandas(source):
     table = source.to_arrow()
     assert table.num_rows == source.count()
-    assert table.schema.field("vector").type == pa.list_(pa.float32(), source.data.dim)
+    assert table.schema.field("vector").type == pa.list_(pa.float32(), source.backend.dim)
     info = json.loads(table.schema.metadata[b"nearspace"])
-    assert info["encoder"] == source.data.encoder and info["dim"] == source.data.dim
-    rows, matrix = source.data.vectors()
+    assert info["encoder"] == source.backend.encoder and info["dim"] == source.backend.dim
+    rows, matrix = source.backend.data.vectors()
     exported = np.asarray(table.column("vector").combine_chunks().flatten(), dtype=np.float32)
     assert exported.tobytes() == matrix.tobytes()  # storage order, same bits
     frame = source.to_pandas()
     rich = frame.set_index("id").loc["rich"]
     assert rich["metadata"] == RICH and rich["title"] == "Rich ✓"
-    assert rich["vector"].dtype == np.float32 and rich["vector"].shape == (source.data.dim,)
+    assert rich["vector"].dtype == np.float32 and rich["vector"].shape == (source.backend.dim,)
 
 
 def test_cli_export_index_round_trip_is_lossless(source, tmp_path):
@@ -89,7 +89,7 @@ def test_index_parquet_without_vectors_encodes(tmp_path, encoder):
     with open_store(tmp_path / "p.db") as store:
         coll = store.collection()
         assert coll.get("b").metadata == {"k": 2}
-        rows, matrix = coll.data.vectors()
+        rows, matrix = coll.backend.data.vectors()
         np.testing.assert_allclose(matrix, encoder.encode(["the moon orbits the earth", "bread rises with yeast"]),
                                    atol=2e-2)  # bf16/fp32 paths may differ slightly
 
@@ -112,6 +112,6 @@ def test_huggingface_datasets_loads_the_export(source, tmp_path, monkeypatch):
     ds = datasets.Dataset.from_parquet(str(path), cache_dir=str(tmp_path / "hf-cache"))
     assert ds.num_rows == source.count() and set(ds.column_names) == {"id", "title", "text", "metadata", "vector"}
     row = ds.filter(lambda r: r["id"] == "rich")[0]
-    assert json.loads(row["metadata"]) == RICH and len(row["vector"]) == source.data.dim
+    assert json.loads(row["metadata"]) == RICH and len(row["vector"]) == source.backend.dim
     vectors = np.asarray(ds.with_format("numpy")["vector"], dtype=np.float32)
-    assert vectors.tobytes() == source.data.vectors()[1].tobytes()
+    assert vectors.tobytes() == source.backend.data.vectors()[1].tobytes()

@@ -3,7 +3,7 @@ import pytest
 
 from nearspace.encoders.base import normalize_rows
 from nearspace.learn.adapter import fit_linear_adapter, load_adapter, save_adapter
-from nearspace.store.database import Database, Document
+from nearspace.store.sqlite.database import Document
 
 
 def _task(seed=0, n_docs=400, n_queries=240, dim=32):
@@ -45,14 +45,15 @@ def test_no_gain_keeps_the_identity():
 
 
 def test_adapter_is_stored_with_the_collection(tmp_path):
-    db = Database(tmp_path / "s.db")
-    data = db.collection("c", encoder="e", dim=4, create=True)
+    from nearspace.store.sqlite.backend import SQLiteStore
+
+    data = SQLiteStore(tmp_path / "s.db").create_collection("c", "e", 4)
     assert load_adapter(data) is None
     from nearspace.learn.adapter import LinearAdapter
 
     matrix = np.diag([1.0, 2.0, 3.0, 4.0]).astype(np.float32)
     save_adapter(data, LinearAdapter(matrix, {"note": "x"}))
-    reopened = Database(tmp_path / "s.db").collection("c")
+    reopened = SQLiteStore(tmp_path / "s.db").open_collection("c")
     loaded = load_adapter(reopened)
     assert np.array_equal(loaded.matrix, matrix) and loaded.meta["note"] == "x"
     assert reopened.delete_artifact("query_adapter") and load_adapter(reopened) is None

@@ -38,7 +38,7 @@ def test_decoy_set_meaning_matches_stay_in_the_top_three(store):
 def test_decoy_set_shares_no_content_words_with_its_meaning_matches():
     import re
 
-    from nearspace.store.database import _STOPWORDS
+    from nearspace.store.sqlite.database import _STOPWORDS
 
     def words(text):
         return {w[:5] for w in re.findall(r"\w+", text.lower()) if w not in _STOPWORDS and len(w) > 1}

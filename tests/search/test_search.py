@@ -124,7 +124,7 @@ def test_convex_fusion_and_normalisations():
 
 
 def test_tuned_fusion_in_config_is_used_by_search(examples):
-    examples.data.set_config(fusion={"method": "convex", "norm": "minmax", "weights": {"dense": 1.0, "keyword": 0.0}})
+    examples.backend.set_config(fusion={"method": "convex", "norm": "minmax", "weights": {"dense": 1.0, "keyword": 0.0}})
     hybrid = [r.id for r in examples.search(SEED_QUERY, k=5)]
     assert hybrid == [r.id for r in examples.search(SEED_QUERY, k=5, mode="dense")]
     with pytest.raises(InputError, match="unknown fusion"):

@@ -47,11 +47,11 @@ def _on_every_reader(engine: Engine, fn, readers: int = 3):
 
 def test_reader_threads_share_one_index_but_not_a_connection(engine):
     seen = _on_every_reader(engine, lambda: engine.collection("own"))
-    assert len({id(c.index) for c in seen}) == 1  # one graph in the process
-    assert len({id(c.data._keyword_index) for c in seen}) == 1
-    assert len({id(c.data.conn) for c in seen}) == 3  # reads still run side by side
-    assert seen[0].index.data.conn not in {c.data.conn for c in seen}  # the index reads on its own
-    assert seen[0].index.stats()["kind"] == "hnsw"
+    assert len({id(c.backend.vectors) for c in seen}) == 1  # one graph in the process
+    assert len({id(c.backend.keywords) for c in seen}) == 1
+    assert len({id(c.backend.data.conn) for c in seen}) == 3  # reads still run side by side
+    assert seen[0].backend.vectors.data.conn not in {c.backend.data.conn for c in seen}  # the index reads on its own
+    assert seen[0].backend.vectors.stats()["kind"] == "hnsw"
 
 
 def test_shared_index_catches_up_with_the_writer_and_answers_alike_on_every_thread(engine):

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from nearspace.server.config import ServerConfig, host_allow_list, host_of
-from nearspace.store.audit import audit
+from nearspace.store.sqlite.audit import audit
 from tests.server.conftest import LIMITS, call, index_examples, start_server
 
 RW, RO = "rw-key-8d1f", "ro-key-27a9"
@@ -166,7 +166,7 @@ def test_sixteen_clients_mixing_everything(tmp_path, artifacts):
         backups: list[dict] = []
 
         def back_up_mid_run() -> None:  # a consistent copy while 16 clients read and the server writes
-            from nearspace.store.backup import backup
+            from nearspace.store.sqlite.backup import backup
 
             time.sleep(seconds / 2)
             backups.append(backup(served.store, tmp_path / "mid-run-backup.db"))

@@ -72,7 +72,7 @@ def test_serve_on_milvus_lite_end_to_end(milvus_server, reference, encoder, exam
     assert status == 409, payload  # an id already stored is refused in mode 'add'
     status, listed, _ = call(f"{url}/v1/collections")
     assert status == 200 and listed["collections"] == [
-        {"name": "examples", "count": len(example_docs), "encoder": reference.data.encoder, "dim": 384}]
+        {"name": "examples", "count": len(example_docs), "encoder": reference.backend.encoder, "dim": 384}]
 
     # -- upsert: unchanged skipped, metadata-only change kept without re-encoding, new text updated
     status, payload = _post_docs(milvus_server, example_docs[:5], "upsert")

@@ -12,9 +12,9 @@ import pytest
 
 import nearspace
 from nearspace.errors import InputError, StoreError, StoreTooNew
-from nearspace.store import schema
-from nearspace.store.backup import backup, restore
-from nearspace.store.database import Database, Document
+from nearspace.store.sqlite import schema
+from nearspace.store.sqlite.backup import backup, restore
+from nearspace.store.sqlite.database import Database, Document
 from tests.conftest import ROOT
 
 FIXTURE = ROOT / "tests" / "fixtures" / "store-v1.db"
@@ -126,8 +126,8 @@ def test_restore_rebuilds_derived_files_and_refuses_to_clobber(tmp_path):
     with nearspace.Store(store, exact_threshold=100) as reopened:
         coll = reopened.collection("c", create=False)
         assert coll.count() == 300
-        hits = coll.index.search(vectors[150], 1)
-        assert hits and coll.data.rows_to_documents([hits[0][0]])[hits[0][0]].id == "d150"
+        hits = coll.backend.vectors.search(vectors[150], 1)
+        assert hits and coll.backend.data.rows_to_documents([hits[0][0]])[hits[0][0]].id == "d150"
     with pytest.raises(InputError, match="exists"):
         backup(store, copy["backup"])
     with pytest.raises(InputError, match="not a nearspace store"):
@@ -168,7 +168,7 @@ def test_an_older_store_is_migrated_on_open(tmp_path):
         assert not {t for t in tables if t.startswith("fts_")}  # v4 dropped the FTS5 keyword tables
         coll = store.get_collection("notes")
         assert [h.id for h in coll.search("regularisation dropout", mode="keyword", k=1)] == ["a"]
-        assert coll.data.config()["note"] == "fixture"
+        assert coll.backend.config()["note"] == "fixture"
     assert rows(path) == before  # documents, metadata and vectors untouched
     with nearspace.open_store(path) as store:  # a second open does not migrate again
         assert len(list(store.db.conn.execute("SELECT * FROM migrations"))) == schema.CURRENT_VERSION - 1

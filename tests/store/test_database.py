@@ -5,7 +5,7 @@ import pytest
 
 from nearspace import open_store
 from nearspace.errors import CollectionNotFound, EncoderMismatch, InputError, StoreError
-from nearspace.store.database import Database
+from nearspace.store.sqlite.database import Database
 
 
 def _vecs(n, dim=8, seed=0):
@@ -21,7 +21,7 @@ def data(tmp_path):
 
 
 def _write(data, ids, texts, metas=None, replace=True, seed=0):
-    from nearspace.store.database import Document
+    from nearspace.store.sqlite.database import Document
 
     docs = [Document(i, t, m or {}) for i, t, m in zip(ids, texts, metas or [None] * len(ids))]
     return data.write(docs, _vecs(len(docs), seed=seed), replace=replace)
@@ -52,7 +52,7 @@ def test_add_refuses_existing_ids_and_writes_nothing(data):
 
 
 def test_wrong_dimension_and_nan_are_refused(data):
-    from nearspace.store.database import Document
+    from nearspace.store.sqlite.database import Document
 
     with pytest.raises(InputError, match="dimension 4 does not match"):
         data.write([Document("x", "t")], np.ones((1, 4), dtype=np.float32), replace=True)
@@ -67,9 +67,9 @@ def test_delete_removes_everything_for_the_id(data):
     _write(data, ["a", "b"], ["apple pie", "banana bread"], [{"t": "x"}, {"t": "y"}])
     assert data.delete(["a", "zzz"]) == 1
     assert data.count() == 1
-    from nearspace.search.bm25 import keyword_search
+    from nearspace.store.sqlite.keywords import KeywordIndex
 
-    assert keyword_search(data, "apple", 10) == []
+    assert KeywordIndex(data).search("apple", 10) == []
     assert data.filter_rows({"t": "x"}).size == 0
     assert data.conn.execute("SELECT count(*) FROM meta_index").fetchone()[0] == 1
 
@@ -247,7 +247,7 @@ def test_back_to_back_writes_keep_the_wal_bounded(tmp_path):
 def test_idle_checkpoint_thread_ends_and_a_later_commit_starts_another(tmp_path, monkeypatch):
     import time
 
-    import nearspace.store.database as database
+    import nearspace.store.sqlite.database as database
 
     monkeypatch.setattr(database, "IDLE_SECONDS", 0.2)
     db = Database(tmp_path / "s.db")
@@ -280,10 +280,10 @@ def test_flush_prunes_the_change_log_to_what_every_index_covers(tmp_path, encode
         coll = store.collection("c")
         for round_ in range(5):
             coll.upsert([f"d{i}" for i in range(10)], [f"text {i} version {round_}" for i in range(10)])
-        logged = coll.data.conn.execute("SELECT count(*) FROM changes").fetchone()[0]
+        logged = coll.backend.data.conn.execute("SELECT count(*) FROM changes").fetchone()[0]
         assert logged >= 50
         coll.flush()
-        kept = coll.data.conn.execute("SELECT count(*) FROM changes").fetchone()[0]
+        kept = coll.backend.data.conn.execute("SELECT count(*) FROM changes").fetchone()[0]
         assert kept < logged and kept <= 11
         hits = coll.search("text 3 version 4", k=1)
         assert hits[0].id == "d3"

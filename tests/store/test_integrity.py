@@ -164,17 +164,17 @@ def test_race_between_hash_read_and_write_is_caught_in_the_transaction(tmp_path)
     store = _open(path)
     coll = store.collection("c")
     coll.upsert(ids=["X"], texts=["original text"])
-    original = coll.data.hashes
+    original = coll.backend.hashes
 
     def hashes_then_another_process_writes(ids):
         stored = original(ids)  # we now believe X is unchanged ...
         other = _open(path)  # ... and another process changes it before our transaction begins
         other.collection("c").upsert(ids=["X"], texts=["changed by someone else"])
         other.close()
-        coll.data.hashes = original
+        coll.backend.hashes = original
         return stored
 
-    coll.data.hashes = hashes_then_another_process_writes
+    coll.backend.hashes = hashes_then_another_process_writes
     coll.upsert(ids=["X"], texts=["original text"])
     assert coll.get("X").text == "original text"
     vector = np.frombuffer(store.db.conn.execute(
@@ -187,7 +187,7 @@ def test_race_between_hash_read_and_write_is_caught_in_the_transaction(tmp_path)
 def test_backup_restored_under_a_live_reader_is_not_served_from_its_memory(tmp_path):
     """A process that caught up with the old history must notice the restored one, even when
     new writes bring the change log back to (or past) the sequence it had covered."""
-    from nearspace.store.backup import backup, restore
+    from nearspace.store.sqlite.backup import backup, restore
 
     path = tmp_path / "s.db"
     writer = _store(path)
@@ -222,15 +222,15 @@ def test_a_commit_between_reads_is_applied_once(tmp_path):
     coll.search("base", k=5, mode="dense")  # index covers the first batch
     writer = _store(path)
     wcoll = writer.collection("c")
-    original = coll.data.changes_since
+    original = coll.backend.data.changes_since
 
     def racing_changes_since(seq):
         # another process commits an update between refresh's reads
         wcoll.upsert(ids=["a1", "new1"], texts=["a1 rewritten entirely", "brand new"])
-        coll.data.changes_since = original
+        coll.backend.data.changes_since = original
         return original(seq)
 
-    coll.data.changes_since = racing_changes_since
+    coll.backend.data.changes_since = racing_changes_since
     coll.upsert(ids=["a2"], texts=["a2 changed so refresh has work"])
     results = coll.search("document", k=200, mode="dense")
     ids = [r.id for r in results]
@@ -348,7 +348,7 @@ def test_save_and_load_in_two_threads_of_one_store_do_not_deadlock(tmp_path, mon
     """One Store, two Collection objects for one collection: a save holding the graph's file
     lock must not then wait for the store's connection, which a loading thread holds while it
     waits for that file lock."""
-    from nearspace.store import vectors
+    from nearspace.store.sqlite import vectors
 
     store = _store(tmp_path / "s.db")
     first = store.collection("c")

@@ -233,12 +233,12 @@ def test_tuned_fusion_and_adapter_applied(both):
 
     sqlite, milvus = both
     for coll in (sqlite, milvus):
-        coll.data.set_config(fusion={"method": "convex", "norm": "minmax", "weights": {"dense": 1.0, "keyword": 0.0}})
+        coll.backend.set_config(fusion={"method": "convex", "norm": "minmax", "weights": {"dense": 1.0, "keyword": 0.0}})
     assert [r.id for r in milvus.search(SEED_QUERY, k=5)] == [r.id for r in milvus.search(SEED_QUERY, k=5, mode="dense")]
     rng = np.random.default_rng(0)
     matrix = np.eye(384, dtype=np.float32) + 0.3 * rng.standard_normal((384, 384)).astype(np.float32)
     for coll in (sqlite, milvus):
-        save_adapter(coll.data, LinearAdapter(matrix, {}))
+        save_adapter(coll.backend, LinearAdapter(matrix, {}))
     q_s, q_m = sqlite.embed_queries([SEED_QUERY]), milvus.embed_queries([SEED_QUERY])
     assert np.allclose(q_s, q_m, atol=1e-5)
     plain = milvus.embed_queries([SEED_QUERY], use_adapter=False)
@@ -249,12 +249,12 @@ def test_tuned_fusion_and_adapter_applied(both):
 
 def test_reopen_keeps_everything(tmp_path, encoder, example_docs, example_vectors):
     store = open_backend("milvus-lite", tmp_path, encoder)
-    load_examples(store, example_docs, example_vectors).data.set_config(note="kept")
+    load_examples(store, example_docs, example_vectors).backend.set_config(note="kept")
     store.close()
     again = open_backend("milvus-lite", tmp_path, encoder)
     coll = again.get_collection("examples")
     assert coll.count() == len(example_docs)
-    assert coll.data.config()["note"] == "kept" and coll.spec.kind == "minilm"  # the encoder spec is stored too
+    assert coll.backend.config()["note"] == "kept" and coll.spec.kind == "minilm"  # the encoder spec is stored too
     assert coll.search(SEED_QUERY, k=1, mode="dense")[0].id == "regularization-techniques"
     again.drop_collection("examples")
     assert again.list_collections() == []

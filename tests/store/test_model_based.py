@@ -119,7 +119,7 @@ class StoreMachine(RuleBasedStateMachine):
     def take_backup(self):
         self.coll.flush()
         target = self.dir / f"backup{len(self.backups)}.db"
-        from nearspace.store.backup import backup
+        from nearspace.store.sqlite.backup import backup
 
         backup(self.path, target)
         self.backups.append((target, dict(self.model)))
@@ -142,7 +142,7 @@ class StoreMachine(RuleBasedStateMachine):
         # then another process writes before this one reads again: the change log may be back at
         # (or past) the sequence this process had covered, with other documents behind it
         source, model = data.draw(st.sampled_from(self.backups))
-        from nearspace.store.backup import restore
+        from nearspace.store.sqlite.backup import restore
 
         restore(source, self.path, overwrite=True)
         self.model = dict(model)
@@ -256,7 +256,7 @@ def test_two_writers_and_a_reader_keep_the_invariants(tmp_path):
     coll = store.collection("c")
     conn = store.db.conn
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    ids = list(coll.data.ids())
+    ids = list(coll.backend.ids())
     assert len(ids) == coll.count() and len(set(ids)) == len(ids)
     encoder = HashingEncoder()
     for doc in coll.get(ids):

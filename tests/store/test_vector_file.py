@@ -45,15 +45,15 @@ def test_reopen_reads_vectors_through_the_memory_map(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="nearspace"):
         hits = coll.search(vector=V[17], k=3)
     assert hits[0].id == "v17" and not _rebuilds(caplog)
-    assert isinstance(coll.index.flat.base, np.memmap)
+    assert isinstance(coll.backend.vectors.flat.base, np.memmap)
     # rows written after the file was saved are caught up from SQLite, the file stays mapped
     extra = _vectors(1, seed=9)
     coll.upsert(ids=["late"], vectors=extra)
     assert coll.search(vector=extra[0], k=1)[0].id == "late"
-    assert isinstance(coll.index.flat.base, np.memmap)
+    assert isinstance(coll.backend.vectors.flat.base, np.memmap)
     coll.delete(["v17"])
     assert all(h.id != "v17" for h in coll.search(vector=V[17], k=5))
-    np.testing.assert_allclose(coll.index.vectors_for([coll.data.rows_for_ids(["v3"])["v3"]])[0], V[3], atol=1e-6)
+    np.testing.assert_allclose(coll.backend.vectors.vectors_for([coll.backend.data.rows_for_ids(["v3"])["v3"]])[0], V[3], atol=1e-6)
     store.close()
 
 
@@ -124,13 +124,13 @@ def test_vector_file_of_a_restored_history_is_not_trusted(tmp_path, caplog):
 @pytest.mark.parametrize("kind", ["exact", "hnsw", "int8", "binary"])
 def test_index_kind_is_a_collection_option(tmp_path, kind):
     store, coll, V = _fill(tmp_path / "s.db", n=1500, index=kind)
-    assert coll.data.config()["index"] == kind
+    assert coll.backend.config()["index"] == kind
     queries = V[:40] + 0.05 * _vectors(40, seed=3)
     exact = {i: set(np.argsort(-(V @ q))[:10]) for i, q in enumerate(queries)}
     found = [{int(h.id[1:]) for h in coll.search(vector=q, k=10)} for q in queries]
     recall = np.mean([len(f & exact[i]) / 10 for i, f in enumerate(found)])
     assert recall >= (0.95 if kind == "binary" else 0.98)
-    backend = coll.index.ann if kind != "exact" else coll.index.flat
+    backend = coll.backend.vectors.ann if kind != "exact" else coll.backend.vectors.flat
     assert backend.kind == kind
     # filtered: never short, only matching rows
     for q in queries[:5]:
@@ -142,7 +142,7 @@ def test_index_kind_is_a_collection_option(tmp_path, kind):
     store = Store(tmp_path / "s.db")
     coll = store.collection("c")  # the option is remembered
     assert coll.search(vector=V[7], k=1)[0].id == "v7"
-    assert (coll.index.ann.kind if coll.index.ann is not None else "exact") == kind
+    assert (coll.backend.vectors.ann.kind if coll.backend.vectors.ann is not None else "exact") == kind
     store.close()
 
 
@@ -178,8 +178,8 @@ def test_large_filtered_subsets_of_an_hnsw_collection_scan_int8_codes(tmp_path, 
     queries = V[:30] + 0.05 * _vectors(30, seed=3)
     subset = np.arange(1200)
     hits = [[int(h.id[1:]) for h in coll.search(vector=q, k=10, where=where)] for q in queries]
-    coarse = coll.index.ann._coarse
-    assert coarse is not None and coarse.kind == "int8" and coarse.flat is coll.index.flat
+    coarse = coll.backend.vectors.ann._coarse
+    assert coarse is not None and coarse.kind == "int8" and coarse.flat is coll.backend.vectors.flat
     exact = [set(subset[np.argsort(-(V[subset] @ q))[:10]]) for q in queries]
     assert all(len(h) == 10 and max(h) < 1200 for h in hits)
     assert np.mean([len(set(h) & e) / 10 for h, e in zip(hits, exact)]) >= 0.98
@@ -191,7 +191,7 @@ def test_large_filtered_subsets_of_an_hnsw_collection_scan_int8_codes(tmp_path, 
     assert f"v{top}" not in after and len(after) == 10
     assert coll.search(vector=new[0], k=1, where=where)[0].id == "new"
     coll.flush()  # the vector file is rewritten and mapped again: the codes rescore from the new map
-    assert coll.index.ann._coarse.flat is coll.index.flat
+    assert coll.backend.vectors.ann._coarse.flat is coll.backend.vectors.flat
     assert [h.id for h in coll.search(vector=queries[0], k=10, where=where)] == after
     store.close()
 
@@ -211,13 +211,13 @@ def test_compact_gives_back_the_space_of_deleted_rows(tmp_path):
     store.compact()
     after = sizes()
     assert after[0] < 0.75 * before[0] and after[1] < 0.75 * before[1], (before, after)
-    graph = coll.index.hnsw
+    graph = coll.backend.vectors.hnsw
     store.close()
     store = Store(tmp_path / "s.db")
     coll = store.collection("c")
     assert coll.search(vector=V[1], k=1)[0].id == "v1"
     assert all(h.id != "v2" for h in coll.search(vector=V[2], k=5))
-    assert coll.index.hnsw.get_current_count() == 600 and graph is not None
+    assert coll.backend.vectors.hnsw.get_current_count() == 600 and graph is not None
     store.close()
 
 
@@ -226,14 +226,14 @@ def test_a_repeated_filter_is_served_from_its_cache_until_anything_changes(tmp_p
     (metadata-only updates write no change-log row) must never be answered from the cache."""
     store, coll, V = _fill(tmp_path / "s.db", n=200)
     where = {"group": 3}
-    first = coll.data.filter_rows(where)
-    assert coll.data.filter_rows(where) is first and not first.flags.writeable
+    first = coll.backend.data.filter_rows(where)
+    assert coll.backend.data.filter_rows(where) is first and not first.flags.writeable
     coll.upsert(ids=["v0"], vectors=V[:1], metadatas=[{"group": 3, "price": 0}])  # metadata only
-    assert len(coll.data.filter_rows(where)) == len(first) + 1
+    assert len(coll.backend.data.filter_rows(where)) == len(first) + 1
     other = Store(tmp_path / "s.db")
     other.collection("c").upsert(ids=["v1"], vectors=V[1:2], metadatas=[{"group": 3, "price": 1}])
     other.close()
-    assert len(coll.data.filter_rows(where)) == len(first) + 2
+    assert len(coll.backend.data.filter_rows(where)) == len(first) + 2
     assert {h.id for h in coll.search(vector=V[1], k=50, where=where)} >= {"v0", "v1"}
     store.close()
 
@@ -246,16 +246,16 @@ def test_ef_search_is_a_stored_collection_option(tmp_path):
     path = tmp_path / "s.db"
     store, coll, V = _fill(path, n=400, index="hnsw")
     coll.search(vector=V[0], k=5)
-    assert coll.index.ann.ef == auto_ef(400)
+    assert coll.backend.vectors.ann.ef == auto_ef(400)
     coll = store.collection("c", dim=DIM, ef_search=37)
     coll.search(vector=V[0], k=5)
-    assert coll.index.ann.ef == 37
+    assert coll.backend.vectors.ann.ef == 37
     other = Store(path).collection("c")  # an open Collection of another connection follows a change
     other.search(vector=V[0], k=5)
-    assert other.index.ann.ef == 37
+    assert other.backend.vectors.ann.ef == 37
     store.collection("c", dim=DIM, ef_search=41)
     other.search(vector=V[0], k=5)
-    assert other.index.ann.ef == 41
+    assert other.backend.vectors.ann.ef == 41
     coll = store.collection("c", dim=DIM, ef_search=37)
     with pytest.raises(InputError, match="ef_search must be"):
         store.collection("c", dim=DIM, ef_search=0)
@@ -266,10 +266,10 @@ def test_ef_search_is_a_stored_collection_option(tmp_path):
     store = Store(path)
     reopened = store.collection("c")
     assert [h.id for h in reopened.search(vector=V[3], k=3)][0] == "v3"
-    assert reopened.index.ann.ef == 37  # stored with the collection, read by the loaded graph
+    assert reopened.backend.vectors.ann.ef == 37  # stored with the collection, read by the loaded graph
     for p in store.ann_dir.glob("c.*"):  # the graph is gone: the rebuilt one keeps the option
         p.unlink()
     rebuilt = Store(path).collection("c")
     rebuilt.search(vector=V[1], k=3)
-    assert rebuilt.index.ann.ef == 37
+    assert rebuilt.backend.vectors.ann.ef == 37
     store.close()

@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from nearspace.store.database import Database, Document
-from nearspace.store.vectors import VectorIndex
+from nearspace.store.sqlite.database import Database, Document
+from nearspace.store.sqlite.vectors import VectorIndex
 
 
 def _vecs(n, dim=16, seed=0):

@@ -329,7 +329,7 @@ def fit_collection(collection, *, method: str = "logreg", label_field: str = "la
     vectors = view.vectors[keep]
     started = time.perf_counter()
     meta: dict[str, Any] = {"method": method, "classes": classes, "label_field": label_field,
-                            "examples": len(keep), "encoder": collection.data.encoder}
+                            "examples": len(keep), "encoder": collection.backend.encoder}
     if method == "logreg":
         model, c, cv = fit_logistic(vectors, labels, seed=seed)
         if list(model.classes_) != classes:
@@ -347,7 +347,7 @@ def fit_collection(collection, *, method: str = "logreg", label_field: str = "la
     meta["fit_s"] = time.perf_counter() - started
     clf = Classifier(method, classes, meta, arrays)
     if save:
-        collection.data.put_artifact(ARTIFACT, clf.to_bytes(), meta)
+        collection.backend.put_artifact(ARTIFACT, clf.to_bytes(), meta)
     return clf
 
 
@@ -359,11 +359,11 @@ def zero_shot_classifier(collection, labels: Sequence[str], descriptions: Mappin
     if len(classes) < 2:
         raise InputError("zero-shot classification needs at least 2 labels")
     meta = {"method": "zero-shot", "classes": classes, "label_field": "label", "examples": 0,
-            "encoder": collection.data.encoder, "descriptions": dict(descriptions or {})}
+            "encoder": collection.backend.encoder, "descriptions": dict(descriptions or {})}
     clf = Classifier("zero-shot", classes, meta,
                      {"labels": zero_shot_vectors(collection.encoder, classes, descriptions).astype(np.float32)})
     if save:
-        collection.data.put_artifact(ARTIFACT, clf.to_bytes(), meta)
+        collection.backend.put_artifact(ARTIFACT, clf.to_bytes(), meta)
     return clf
 
 
@@ -374,7 +374,7 @@ def _refuse_zero_shot(collection) -> None:
 
 
 def load_classifier(collection) -> Classifier:
-    stored = collection.data.get_artifact(ARTIFACT)
+    stored = collection.backend.get_artifact(ARTIFACT)
     if stored is None:
         raise InputError(f"collection {collection.name!r} has no classifier yet; run `nearspace classify fit` first")
     return Classifier.from_bytes(*stored)

@@ -227,17 +227,17 @@ def cluster_collection(collection, *, method: str = "kmeans", k: int | None = No
     result.seq = view.seq
     if save:
         payload = json.dumps({"ids": result.ids, "labels": result.labels}).encode()
-        collection.data.put_artifact(ARTIFACT, payload, {**result.to_dict(), "seq": result.seq})
+        collection.backend.put_artifact(ARTIFACT, payload, {**result.to_dict(), "seq": result.seq})
     return result
 
 
 def load_clustering(collection, *, fresh_only: bool = True) -> Clustering | None:
     """The stored clustering; None when there is none or (``fresh_only``) the collection changed since."""
-    stored = collection.data.get_artifact(ARTIFACT)
+    stored = collection.backend.get_artifact(ARTIFACT)
     if stored is None:
         return None
     value, meta = stored
-    if fresh_only and meta.get("seq") != collection.data.last_seq():
+    if fresh_only and meta.get("seq") != collection.backend.version():
         return None
     payload = json.loads(value)
     clusters = [Cluster(**c) for c in meta["clusters"]]

@@ -44,20 +44,18 @@ class CollectionView:
 
 def load_collection(collection) -> CollectionView:
     """Every document of ``collection`` with its stored vector (nothing is re-encoded)."""
-    data = collection.data
-    if hasattr(data, "view_parts"):  # an engine without SQLite (Milvus) reads its rows itself
-        ids, docs, matrix, seq = data.view_parts()
-        return CollectionView(collection.name, ids, [d.text for d in docs], [d.title for d in docs],
-                              [d.metadata for d in docs], np.ascontiguousarray(matrix, dtype=np.float32), seq)
-    # read in one snapshot so vectors, documents and the sequence number agree; straight from
-    # SQLite rather than the search index, which would build an HNSW graph on large collections
-    with data.db.snapshot():
-        seq = data.last_seq()
-        rows, matrix = data.vectors()
-        docs = data.rows_to_documents([int(r) for r in rows])
-    chosen = [docs[int(r)] for r in rows]
-    return CollectionView(collection.name, [d.id for d in chosen], [d.text for d in chosen],
-                          [d.title for d in chosen], [d.metadata for d in chosen],
+    backend = collection.backend
+    # the version first: a write landing before the rows are read makes the view look older
+    # than it is (recomputed later), never newer. Straight from the rows rather than the search
+    # index, which would build an HNSW graph on large collections.
+    seq = backend.version()
+    docs, parts = [], []
+    for batch in backend.rows():
+        docs += [row.document for row in batch]
+        parts.append(np.stack([row.vector for row in batch]))
+    matrix = np.concatenate(parts) if parts else np.zeros((0, backend.dim), dtype=np.float32)
+    return CollectionView(collection.name, [d.id for d in docs], [d.text for d in docs],
+                          [d.title for d in docs], [d.metadata for d in docs],
                           np.ascontiguousarray(matrix, dtype=np.float32), seq)
 
 

@@ -153,36 +153,38 @@ def save_words(store, name: str, wv: WordVectors, *, source: str = "") -> None:
     """
     from nearspace.types import Document
 
-    db = store.db
-    old = db.collection(name) if name in db.collection_names() else None
+    db = store.backend
+    old = db.open_collection(name) if name in db.collection_names() else None
     if old is not None and not is_words_collection(old):
         raise InputError(f"collection {name!r} holds documents, not word vectors; pick another name with --into")
     tmp_name = f"{name[:40]}.tmp-{os.getpid()}-{int(time.time() * 1000) % 100000}"
-    tmp = db.collection(tmp_name, encoder=wv.meta.get("method", "word2vec"), dim=wv.vectors.shape[1], create=True)
+    tmp = db.create_collection(tmp_name, wv.meta.get("method", "word2vec"), wv.vectors.shape[1])
     try:
         docs = [Document(w, w, {"count": c}) for w, c in zip(wv.words, wv.counts)]
         tmp.write(docs, wv.vectors, replace=False)
         tmp.set_config(kind=KIND, source=source, **wv.meta)
-        db.rename_collection(tmp_name, name, replace=old is not None)  # one transaction
+        # one transaction; the replaced collection's derived files (vectors, graph, postings) go too
+        db.rename_collection(tmp_name, name, replace=old is not None)
     except BaseException:
         if tmp_name in db.collection_names():
             db.drop_collection(tmp_name)
         raise
-    store.drop_derived(name)  # the replaced collection's vector files, graph and postings no longer apply
 
 
 def load_words(store, name: str) -> WordVectors:
-    if name not in store.db.collection_names():
+    if name not in store.list_collections():
         raise InputError(f"no words collection {name!r}; train one with `nearspace words train`")
-    data = store.db.collection(name)
+    data = store.backend.open_collection(name)
     if not is_words_collection(data):
         raise InputError(f"collection {name!r} holds documents, not word vectors (train some with "
                          "`nearspace words train`)")
     config = data.config()
-    rows, matrix = data.vectors()
-    docs = data.rows_to_documents(rows.tolist())
-    words = [docs[int(r)].id for r in rows]
-    counts = [int(docs[int(r)].metadata.get("count", 0)) for r in rows]
+    words, counts, parts = [], [], []
+    for batch in data.rows():
+        words += [row.document.id for row in batch]
+        counts += [int(row.document.metadata.get("count", 0)) for row in batch]
+        parts.append(np.stack([row.vector for row in batch]))
+    matrix = np.concatenate(parts) if parts else np.zeros((0, data.dim), dtype=np.float32)
     order = np.argsort(-np.asarray(counts), kind="stable")  # most frequent first, as trained
     meta = {k: v for k, v in config.items() if k != "kind"}
     return WordVectors([words[i] for i in order], matrix[order], [counts[i] for i in order], meta)
@@ -190,7 +192,7 @@ def load_words(store, name: str) -> WordVectors:
 
 def words_collection_for(store, name: str) -> str:
     """``name`` itself when it holds word vectors, else ``<name>.words``."""
-    if name in store.db.collection_names() and is_words_collection(store.db.collection(name)):
+    if name in store.list_collections() and is_words_collection(store.backend.open_collection(name)):
         return name
     return f"{name}.words"
 

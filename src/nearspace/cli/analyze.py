@@ -14,6 +14,7 @@ import typer
 
 from nearspace.cli.app import CollectionOpt, PrecisionOpt, StoreOpt, _open, _stderr, _stdout, _where, app
 from nearspace.errors import InputError
+from nearspace.types import embedding_text
 
 classify_app = typer.Typer(no_args_is_help=True, help="Classify texts: logistic regression on embeddings, "
                                                       "k-nearest-neighbour voting, or zero-shot from label names.")
@@ -370,8 +371,8 @@ def words_train(ctx: typer.Context,
             raise InputError(f"no documents found in {source}")
     with _open(store) as opened:
         if not corpus:
-            data = _existing(opened, collection).data
-            texts = [f"{t} {x}" if t else x for _, t, x in data.texts()]
+            rows = _existing(opened, collection).backend.rows()
+            texts = [embedding_text(row.document) for batch in rows for row in batch]
             source = f"collection {collection}"
         name = into or f"{collection}.words"
         wv = train(texts, method=method, dim=dim, window=window, min_count=min_count, epochs=epochs, seed=seed,

@@ -62,6 +62,13 @@ def _open(store: Path, precision: str = "auto"):
     return open_store(store, precision=precision)
 
 
+def _is_uri(store: Path) -> bool:
+    """A store named by a scheme (``milvus://``, ``milvus-lite:``, a registered one), not a file path."""
+    from nearspace.store.registry import is_scheme
+
+    return is_scheme(str(store))
+
+
 @app.command()
 def index(ctx: typer.Context, paths: List[Path] = typer.Argument(
               ..., help="Folders, or files: .jsonl records (BEIR corpus.jsonl works as is), .parquet "
@@ -116,34 +123,49 @@ def index(ctx: typer.Context, paths: List[Path] = typer.Argument(
     files = [p for p in paths if p not in records and p not in parquet]
     if parquet:  # rows with vectors from the same encoder are stored as they are; the rest are encoded
         records += _index_parquet(parquet, store, collection, precision, batch_size, vector_column, vector_batch)
+    if not records and not files:
+        return
+    started = time.perf_counter()
+    with _open(store, precision) as opened:
+        target = opened.collection(collection)
+        summary = target.index(records + files, chunk_tokens=chunk_tokens, overlap_tokens=overlap,
+                               chunk_records=chunk_records, max_bytes=max_mb * 1024 * 1024, text_column=text_column,
+                               metadata_columns=metadata_column, batch_size=batch_size, show_progress=None)
+        total = target.count()
     if records:
-        _index_records(records, store, collection, precision, batch_size,
-                       chunking=(chunk_records, chunk_tokens, overlap))
+        _report_records(collection, summary, time.perf_counter() - started, total)
     if files:
-        from nearspace.ingest.folder import FolderIndexer
+        _report_files(collection, files, summary.files, total)
 
-        with _open(store, precision) as opened:
-            target = opened.collection(collection)
-            indexer = FolderIndexer(target, chunk_tokens=chunk_tokens, overlap_tokens=overlap,
-                                    max_bytes=max_mb * 1024 * 1024, text_column=text_column,
-                                    metadata_columns=metadata_column)
-            summary = indexer.index(files, show_progress=True)
-            total = target.count()
-        # a file named on the command line that cannot be indexed is an error, not a skip
-        explicit = {p.name for p in files if not p.is_dir()} | {str(p) for p in files}
-        hard = [(path, reason) for path, reason in summary.failed + summary.skipped if path in explicit]
-        if hard and not (summary.added or summary.changed or summary.unchanged or summary.renamed):
-            for path, reason in hard:
-                err.print(f"[red]error:[/] {path}: {reason}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1)
-        err.print(f"[bold]{collection}[/]: {summary.files_seen} files: {summary.added} added, {summary.changed} changed, "
-                  f"{summary.unchanged} unchanged, {summary.renamed} renamed, {summary.deleted} deleted; "
-                  f"{summary.chunks_written} chunks written, {summary.chunks_deleted} removed "
-                  f"in {summary.seconds:.1f}s ({total} in collection)", highlight=False)
-        for path, reason in summary.skipped:
-            err.print(f"[dim]skipped {path}: {reason}[/]", highlight=False)
-        for path, reason in summary.failed:
-            err.print(f"[yellow]failed {path}: {reason}[/]", highlight=False)
+
+def _report_records(collection: str, summary, elapsed: float, total: int) -> None:
+    err = _stderr()
+    chunked = (f", {summary.chunked} long record(s) chunked into {summary.pieces} pieces" if summary.chunked else "")
+    err.print(f"[bold]{collection}[/]: {summary.added} added, {summary.updated} updated, "
+              f"{summary.metadata} metadata-only, {summary.unchanged} unchanged "
+              f"({summary.records} documents from {summary.record_files} file(s){chunked} in {elapsed:.1f}s; "
+              f"{total} in collection)")
+    if summary.duplicates:
+        err.print(f"[yellow]{summary.duplicates} repeated id(s) in the input: the last occurrence was kept[/]")
+
+
+def _report_files(collection: str, files: List[Path], summary, total: int) -> None:
+    err = _stderr()
+    # a file named on the command line that cannot be indexed is an error, not a skip
+    explicit = {p.name for p in files if not p.is_dir()} | {str(p) for p in files}
+    hard = [(path, reason) for path, reason in summary.failed + summary.skipped if path in explicit]
+    if hard and not (summary.added or summary.changed or summary.unchanged or summary.renamed):
+        for path, reason in hard:
+            err.print(f"[red]error:[/] {path}: {reason}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    err.print(f"[bold]{collection}[/]: {summary.files_seen} files: {summary.added} added, {summary.changed} changed, "
+              f"{summary.unchanged} unchanged, {summary.renamed} renamed, {summary.deleted} deleted; "
+              f"{summary.chunks_written} chunks written, {summary.chunks_deleted} removed "
+              f"in {summary.seconds:.1f}s ({total} in collection)", highlight=False)
+    for path, reason in summary.skipped:
+        err.print(f"[dim]skipped {path}: {reason}[/]", highlight=False)
+    for path, reason in summary.failed:
+        err.print(f"[yellow]failed {path}: {reason}[/]", highlight=False)
 
 
 def _index_parquet(paths: List[Path], store: Path, collection: str, precision: str, batch_size: int,
@@ -218,46 +240,11 @@ def export(ctx: typer.Context, collection_name: str = typer.Argument(..., metava
     from nearspace.integrations.arrow import export_parquet
 
     store, _ = _where(ctx, store, None)
-    if not store.exists():
+    if not _is_uri(store) and not store.exists():
         raise _fail(f"no store at {store} (index something first, or pass --store)")
     with _open(store) as opened:
         n = export_parquet(opened.get_collection(collection_name), out)
     _stderr().print(f"[bold]{collection_name}[/]: {n} rows written to {out}", highlight=False)
-
-
-def _index_records(paths: List[Path], store: Path, collection: str, precision: str, batch_size: int,
-                   chunking: tuple[bool, int, int] = (True, 200, 40)) -> None:
-    from nearspace.ingest import collect_documents
-
-    err = _stderr()
-    started = time.perf_counter()
-    report = collect_documents(paths)
-    if not report.documents:
-        raise _fail(f"no documents found in {', '.join(map(str, paths))}")
-    with _open(store, precision) as opened:
-        target = opened.collection(collection)
-        from nearspace.ingest.chunking import Chunker
-        from nearspace.ingest.readers import chunk_long_records, stale_chunk_ids
-
-        encoder = target.encoder
-        chunker = Chunker(encoder, max_tokens=chunking[1], overlap_tokens=min(chunking[2], chunking[1] - 1))
-        # records over the model's window are chunked (or refused), never cut off silently
-        docs, parts = chunk_long_records(report.documents, chunker, split=chunking[0])
-        counts = target.write_documents(docs, batch_size=batch_size, show_progress=len(docs) > batch_size)
-        stale = stale_chunk_ids(target.data, parts)
-        if stale:
-            target.delete(stale)
-        target.flush()
-        total = target.count()
-    elapsed = time.perf_counter() - started
-    err.print(f"[bold]{collection}[/]: {counts['added']} added, {counts['updated']} updated, "
-              f"{counts['metadata']} metadata-only, {counts['unchanged']} unchanged "
-              f"({len(report.documents)} documents from {report.files} file(s)"
-              f"{f', {sum(1 for n in parts.values() if n)} long record(s) chunked into {len(docs) - len(report.documents) + sum(1 for n in parts.values() if n)} pieces' if any(parts.values()) else ''}"
-              f" in {elapsed:.1f}s; "
-              f"{total} in collection)")
-    if report.duplicates:
-        err.print(f"[yellow]{report.duplicates} repeated id(s) in the input: the last occurrence was kept[/]")
 
 
 @app.command()
@@ -300,10 +287,7 @@ def search(ctx: typer.Context, query: Optional[str] = typer.Argument(None, help=
                 raise _fail(f"collection {collection!r} holds your own vectors, with no model to encode a query: "
                             "find neighbours of a stored item with --vector-of ID, or use --mode keyword "
                             "over stored texts")
-            from nearspace.store.database import CollectionData
-
-            # (SQLite stores: the keyword index is ours to ask; a Milvus engine answers for itself)
-            if own and isinstance(target.data, CollectionData) and not target.has_words():
+            if own and not target.has_words():
                 raise _fail(f"collection {collection!r} holds your own vectors without text: there is nothing "
                             "to search by keyword; find neighbours of a stored item with --vector-of ID")
             results = {m: target.search(query, k=k, mode=m, where=where_obj) for m in modes}
@@ -413,7 +397,7 @@ def delete(ctx: typer.Context, ids: List[str] = typer.Argument(..., help="Docume
 def info(ctx: typer.Context, store: Optional[Path] = StoreOpt, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Collections, counts, encoders and sizes on disk."""
     store, _ = _where(ctx, store, None)
-    if not str(store).startswith("milvus") and not store.exists():
+    if not _is_uri(store) and not store.exists():
         raise _fail(f"no store at {store} (index something first, or pass --store)")
     with _open(store) as opened:
         details = opened.info()

@@ -85,7 +85,7 @@ def evaluate(ctx: typer.Context,
     dataset, coll, opened = _prepare(ctx, Path(target), store, collection, precision, strict)
     with opened:
         qrels = dataset.qrels(split)
-        tuned = coll.data.config().get("fusion")
+        tuned = coll.backend.config().get("fusion")
         results = evaluate_modes(coll, dataset.queries, qrels, tuned=tuned, adapter=True)
     if dataset.skipped:
         results["skipped_documents"] = {"count": len(dataset.skipped), "examples": dataset.skipped[:5]}
@@ -116,7 +116,7 @@ def tune(ctx: typer.Context, folder: Path = typer.Argument(..., help="A BEIR fol
         queries = {q: dataset.queries[q] for q in qrels if q in dataset.queries}
         candidates = retrieve_candidates(coll, queries)
         best, score, _ = tune_fusion(candidates, qrels)
-        coll.data.set_config(fusion={**best, "tuned_on": f"{dataset.name}/{split}", f"{split}_ndcg@10": score})
+        coll.backend.set_config(fusion={**best, "tuned_on": f"{dataset.name}/{split}", f"{split}_ndcg@10": score})
         report = {"fusion": best, f"{split}_ndcg@10": score}
         if "test" in splits and split != "test":
             test = evaluate_modes(coll, dataset.queries, dataset.qrels("test"), tuned=best)
@@ -158,10 +158,7 @@ def adapt(ctx: typer.Context, folder: Path = typer.Argument(..., help="A BEIR fo
             held = set(qids[: max(1, len(qids) // 5)])
             dev = {q: train[q] for q in held}
             train = {q: r for q, r in train.items() if q not in held}
-        coll.index.refresh()
-        rows, matrix = coll.index.rows, coll.index.matrix
-        row_ids = coll.data.row_ids()
-        doc_ids = [row_ids[int(r)] for r in rows]
+        doc_ids, matrix = coll.vector_matrix()
         position = {d: i for i, d in enumerate(doc_ids)}
         train_qids = [q for q in train if q in dataset.queries]
         dev_qids = [q for q in dev if q in dataset.queries and any(v > 0 for v in dev[q].values())]
@@ -173,7 +170,7 @@ def adapt(ctx: typer.Context, folder: Path = typer.Argument(..., help="A BEIR fo
             train_q, positives, matrix, doc_ids, dev_q, dev_qids, dev, epochs=epochs, seed=seed,
             progress=lambda epoch, score: err.print(f"epoch {epoch}: dev nDCG@10 {score:.4f}", highlight=False))
         if report.improved:
-            save_adapter(coll.data, adapter)
+            save_adapter(coll.backend, adapter)
             verdict = f"stored: dev nDCG@10 {report.dev_ndcg_before:.4f} -> {report.dev_ndcg_after:.4f}"
         else:
             verdict = (f"NOT stored: no gain on held-out queries (dev nDCG@10 stays {report.dev_ndcg_before:.4f})")
@@ -181,7 +178,7 @@ def adapt(ctx: typer.Context, folder: Path = typer.Argument(..., help="A BEIR fo
                    "epochs": report.epochs, "best_epoch": report.best_epoch, "seconds": report.seconds}
         if "test" in splits:
             test = dataset.qrels("test")
-            tuned = coll.data.config().get("fusion")
+            tuned = coll.backend.config().get("fusion")
             summary["test"] = evaluate_modes(coll, dataset.queries, test, tuned=tuned, adapter=True)
             # the honest check: test queries whose relevant documents no training query pointed at
             seen = {d for q in train_qids for d, rel in train[q].items() if rel > 0}

@@ -16,7 +16,7 @@ def backup(store: Path = typer.Argument(..., readable=False, help="The store fil
            as_json: bool = typer.Option(False, "--json", help="Print what was copied as JSON.")) -> None:
     """Copy a store consistently while readers and a writer keep using it (SQLite's online
     backup). ANN index files are not copied: they are rebuilt when the copy is opened."""
-    from nearspace.store.backup import backup as run_backup
+    from nearspace.store.sqlite.backup import backup as run_backup
 
     done = run_backup(store, dest, overwrite=force)
     if as_json:
@@ -32,7 +32,7 @@ def restore(backup_file: Path = typer.Argument(..., readable=False, help="A file
             store: Path = typer.Argument(..., readable=False, help="The store to restore into."),
             force: bool = typer.Option(False, "--force", help="Replace the content of an existing store.")) -> None:
     """Restore a backup into a store (stop any server on that store first)."""
-    from nearspace.store.backup import restore as run_restore
+    from nearspace.store.sqlite.backup import restore as run_restore
 
     done = run_restore(backup_file, store, overwrite=force)
     _stderr().print(f"restored {backup_file} -> {store} ({done['documents']:,} documents in "

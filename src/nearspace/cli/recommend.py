@@ -280,9 +280,8 @@ def _content_vectors(ctx: typer.Context, interactions: Any, items: Any, store: O
     with open_store(store_path, precision=precision) as opened:
         target = opened.collection(f"{name}-items")
         target.upsert(ids=items.ids, texts=items.texts, titles=items.titles, metadatas=items.metadatas)
-        doc_rows, matrix = target.data.vectors()
-        ids = target.data.row_ids()
-        position = {ids[int(r)]: n for n, r in enumerate(doc_rows)}
+        ids, matrix = target.vector_matrix()
+        position = {doc_id: n for n, doc_id in enumerate(ids)}
     content = np.zeros((interactions.n_items, matrix.shape[1]), dtype=np.float32)
     for i, item in enumerate(interactions.item_ids):
         if item in position:

@@ -23,7 +23,7 @@ def copy(ctx: typer.Context,
     from nearspace.api import open_store
     from nearspace.errors import InputError
     from nearspace.progress import progress_bar
-    from nearspace.store.transfer import copy_collection
+    from nearspace.transfer import copy_collection
 
     if source == target:
         raise InputError("--from and --to name the same store")

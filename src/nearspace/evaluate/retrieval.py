@@ -30,22 +30,16 @@ def retrieve_candidates(collection, queries: Mapping[str, str], *, depth: int = 
                         use_adapter: bool = False) -> Candidates:
     """Dense (query encoding included) and keyword lists of ``depth`` for every query."""
     qids = list(queries)
-    row_ids = collection.data.row_ids()
-    collection.embed_queries(["warm-up"], use_adapter=use_adapter)  # model loading is not query time
-    collection.index.refresh()
+    backend = collection.backend
+    warm = collection.embed_queries(["warm-up"], use_adapter=use_adapter)  # model loading is not query time
+    backend.dense_candidates(warm[0], 1)  # nor is loading (or catching up) the vector index
     started = time.perf_counter()
     vectors = collection.embed_queries([queries[q] for q in qids], use_adapter=use_adapter)
-    dense: Lists = {}
-    for qid, vector in zip(qids, vectors):
-        dense[qid] = [(row_ids[row], score) for row, score in collection.index.search(vector, depth)]
+    dense: Lists = {qid: backend.dense_candidates(vector, depth) for qid, vector in zip(qids, vectors)}
     dense_seconds = time.perf_counter() - started
-    from nearspace.search.bm25 import keyword_index
-
-    keyword_index(collection.data).refresh()  # tokenising the corpus is indexing, not query time
+    backend.keyword_candidates("warm up", 1)  # tokenising the corpus is indexing, not query time
     started = time.perf_counter()
-    keyword: Lists = {}
-    for qid in qids:
-        keyword[qid] = [(row_ids[row], score) for row, score in keyword_index(collection.data).search(queries[qid], depth)]
+    keyword: Lists = {qid: backend.keyword_candidates(queries[qid], depth) for qid in qids}
     keyword_seconds = time.perf_counter() - started
     return Candidates({"dense": dense, "keyword": keyword},
                       {"dense": dense_seconds, "keyword": keyword_seconds}, len(qids),

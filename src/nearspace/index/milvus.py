@@ -71,7 +71,7 @@ def _remove_private(folder: str) -> None:
     if client is not None:
         try:
             client.close()
-            from nearspace.store.milvus import lite_release
+            from nearspace.store.milvus.client import lite_release
 
             lite_release(_PRIVATE["uri"])
         except Exception:  # noqa: BLE001 - best effort at exit
@@ -84,7 +84,7 @@ def resolve_uri(uri: str | None) -> str:
     uri = uri or os.environ.get("NEARSPACE_INDEX_MILVUS") or None
     if uri is None:
         return _private_uri()
-    from nearspace.store.milvus import parse_uri
+    from nearspace.store.milvus.client import parse_uri
 
     return parse_uri(uri) or str(uri)
 
@@ -108,7 +108,7 @@ def _client(uri: str) -> Any:
         except Exception as exc:  # noqa: BLE001 - connection failures come in many types
             raise StoreError(f"cannot reach Milvus at {uri}: {getattr(exc, 'message', None) or exc}") from None
         if "://" not in uri:
-            from nearspace.store.milvus import lite_acquire
+            from nearspace.store.milvus.client import lite_acquire
 
             lite_acquire(uri)  # a MilvusStore on the same file must not release it under us
         _CLIENTS[uri] = client

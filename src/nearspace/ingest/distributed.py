@@ -1,13 +1,13 @@
-"""Encoding spread over a Ray cluster, writing through the normal upsert path.
+"""The encode step on a Ray cluster (extra ``ray``): ``index_with_ray`` is ``Collection.index``
+with ``encode=RayEncoder(...)``.
 
-``index_with_ray`` reads and chunks the inputs here (``.jsonl`` records, ``.txt``/``.md``
-files or folders of them, chunked with the collection encoder's tokenizer as
-``nearspace index`` does), drops every document the store already holds with the same
-content hash (so a re-run after an interrupt encodes nothing that was committed), and sends
-the rest through Ray Data ``map_batches`` over an actor pool: each actor loads the encoder
-once. Batches come back as they finish and are committed one by one with
-``Collection.upsert(..., vectors=...)``: the same ids, the same vectors (the same model and
-backend in each actor) and the same upsert semantics as a local run, on SQLite or Milvus.
+Reading, chunking (the collection encoder's tokenizer, as ``nearspace index`` does), the hash
+comparison that skips unchanged content, the write batches, stale-chunk cleanup and file
+bookkeeping are the local pipeline's (``ingest/pipeline.py``), so a Ray run stores the same ids
+and the same vectors (the same model and backend in each actor) with the same upsert
+semantics, on SQLite or Milvus, and an interrupted run resumes from its last committed batch.
+Only the texts of each batch that need vectors travel to the actors: a pool of ``actors``
+long-lived workers, each loading the encoder once, sharing every batch between them.
 """
 from __future__ import annotations
 
@@ -21,16 +21,47 @@ from nearspace.errors import InputError, StoreError
 
 
 class _EncodeActor:
-    """One per Ray worker: loads the encoder once, then encodes batches of texts."""
+    """One per Ray worker: loads the encoder once, then encodes lists of texts."""
 
     def __init__(self, encoder: str, precision: str) -> None:
         from nearspace.encoders import load_encoder
 
         self.encoder = load_encoder(encoder, precision=precision)
 
-    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        vectors = self.encoder.encode(list(batch["text"]), show_progress=False)
-        return {"i": batch["i"], "vector": np.asarray(vectors, dtype=np.float32)}
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(self.encoder.encode_documents(texts, show_progress=False), dtype=np.float32)
+
+
+class RayEncoder:
+    """An encode step (``texts -> unit vectors``) served by a pool of Ray actors."""
+
+    def __init__(self, encoder: str, *, precision: str = "auto", actors: int = 2, address: str | None = None,
+                 piece: int = 64) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise StoreError("Ray indexing needs the 'ray' extra: pip install 'nearspace[ray]'") from None
+        if actors < 1 or piece < 1:
+            raise InputError(f"actors and batch_size must be >= 1, got {actors} and {piece}")
+        if not ray.is_initialized():
+            ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                     **({} if address else {"num_cpus": max(actors, 1)}))
+        remote = ray.remote(num_cpus=1)(_EncodeActor)
+        self._ray = ray
+        self.actors = [remote.remote(encoder, precision) for _ in range(actors)]
+        self.piece = piece
+        self.texts_encoded = 0
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        pieces = [texts[i:i + self.piece] for i in range(0, len(texts), self.piece)]
+        futures = [self.actors[n % len(self.actors)].encode.remote(p) for n, p in enumerate(pieces)]
+        self.texts_encoded += len(texts)
+        return np.concatenate(self._ray.get(futures)) if futures else np.zeros((0, 0), dtype=np.float32)
+
+    def close(self) -> None:
+        for actor in self.actors:
+            self._ray.kill(actor)
+        self.actors = []
 
 
 def index_with_ray(paths: Sequence[str | Path], store: Any, collection: str = "default", *,
@@ -38,80 +69,31 @@ def index_with_ray(paths: Sequence[str | Path], store: Any, collection: str = "d
                    chunk_tokens: int = 200, overlap: int = 40, precision: str = "auto",
                    show_progress: bool = True) -> dict[str, Any]:
     """Index ``paths`` into ``collection`` of ``store`` (an open Store, or a store spelling)
-    with encoding on Ray; returns counts, seconds and how many documents were encoded."""
-    try:
-        import ray
-    except ImportError:
-        raise StoreError("Ray indexing needs the 'ray' extra: pip install 'nearspace[ray]'") from None
-    from nearspace.api import embedding_text, open_store
-    from nearspace.ingest import collect_documents
-    from nearspace.ingest.chunking import Chunker
-    from nearspace.ingest.readers import chunk_long_records, stale_chunk_ids
-    from nearspace.store.database import content_hash
+    with encoding on Ray; returns counts, seconds and how many texts went to Ray."""
+    from nearspace.api import open_store
 
-    if actors < 1 or batch_size < 1:
-        raise InputError(f"actors and batch_size must be >= 1, got {actors} and {batch_size}")
     started = time.perf_counter()
     owned = not hasattr(store, "collection")
     opened = open_store(store, precision=precision) if owned else store
     try:
         target = opened.collection(collection)
-        report = collect_documents(paths)
-        if not report.documents:
-            raise InputError(f"no documents found in {', '.join(map(str, paths))}")
-        encoder = target.encoder  # the tokenizer chunks here; the actors load their own copy
-        chunker = Chunker(encoder, max_tokens=chunk_tokens, overlap_tokens=min(overlap, chunk_tokens - 1))
-        docs, parts = chunk_long_records(report.documents, chunker)
-        stored = target.data.hashes([d.id for d in docs])
-        todo = [d for d in docs if stored.get(d.id) != content_hash(d.title, d.text)]
-        unchanged = [d for d in docs if stored.get(d.id) == content_hash(d.title, d.text)]
-        totals = {"added": 0, "updated": 0, "metadata": 0, "unchanged": 0}
-        if unchanged:  # metadata may still differ; the normal upsert path re-checks the hashes inside
-            # its write transaction, keeps stored vectors and encodes only what changed meanwhile
-            counts = target.upsert([d.id for d in unchanged], [d.text for d in unchanged],
-                                   metadatas=[d.metadata for d in unchanged], titles=[d.title for d in unchanged],
-                                   show_progress=False)
-            for key in totals:
-                totals[key] += counts[key]
-        if todo:
-            if not ray.is_initialized():
-                ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                         **({} if address else {"num_cpus": max(actors, 1)}))
-            # longest first, as the local path does, so each encoded batch pads little
-            todo.sort(key=lambda d: -(len(d.title) + len(d.text)))
-            dataset = ray.data.from_items([{"i": i, "text": embedding_text(d)} for i, d in enumerate(todo)])
-            encoded = dataset.map_batches(_EncodeActor, batch_size=batch_size, batch_format="numpy",
-                                          compute=ray.data.ActorPoolStrategy(size=actors),
-                                          fn_constructor_kwargs={"encoder": target.data.encoder,
-                                                                 "precision": precision})
-            progress = task = None
-            if show_progress:
-                from nearspace.progress import progress_bar
-
-                progress = progress_bar()
-                progress.start()
-                task = progress.add_task(f"encoding on Ray into {collection}", total=len(todo))
-            try:
-                for batch in encoded.iter_batches(batch_size=batch_size, batch_format="numpy"):
-                    chunk = [todo[int(i)] for i in batch["i"]]
-                    counts = target.upsert([d.id for d in chunk], [d.text for d in chunk],
-                                           metadatas=[d.metadata for d in chunk], titles=[d.title for d in chunk],
-                                           vectors=np.asarray(batch["vector"], dtype=np.float32),
-                                           batch_size=len(chunk), show_progress=False)
-                    for key in totals:
-                        totals[key] += counts[key]
-                    if progress is not None:
-                        progress.advance(task, len(chunk))
-            finally:
-                if progress is not None:
-                    progress.stop()
-        stale = stale_chunk_ids(target.data, parts)
-        if stale:
-            target.delete(stale)
-        target.flush()
-        return {**totals, "encoded": len(todo), "documents": len(docs), "count": target.count(),
-                "seconds": time.perf_counter() - started}
+        ray_encoder = RayEncoder(target.backend.encoder, precision=precision, actors=actors, address=address,
+                                 piece=batch_size)
+        try:
+            summary = target.index(paths, chunk_tokens=chunk_tokens, overlap_tokens=overlap,
+                                   batch_size=max(batch_size * actors, batch_size), show_progress=show_progress,
+                                   encode=ray_encoder)
+        finally:
+            ray_encoder.close()
+        files = summary.files
+        counts = summary.counts()
+        if files is not None:  # folders and text files: chunks written through the same pipeline
+            counts["added"] += files.added
+            counts["updated"] += files.changed
+            counts["unchanged"] += files.unchanged
+        return {**counts, "encoded": ray_encoder.texts_encoded,
+                "documents": summary.records - summary.chunked + summary.pieces,
+                "count": target.count(), "seconds": time.perf_counter() - started}
     finally:
         if owned:
             opened.close()
-

@@ -102,9 +102,10 @@ class FolderIndexer:
 
     def __init__(self, collection, *, chunk_tokens: int = 200, overlap_tokens: int = 40,
                  max_bytes: int = MAX_FILE_BYTES, text_column: str | None = None,
-                 metadata_columns: Sequence[str] | None = None) -> None:
+                 metadata_columns: Sequence[str] | None = None, encode=None) -> None:
         self.collection = collection
-        self.data = collection.data
+        self.encode = encode  # replaces the collection's encoder for changed chunks (Ray)
+        self.data = collection.backend
         self.chunk_tokens, self.overlap_tokens = chunk_tokens, overlap_tokens
         self.max_bytes = max_bytes
         self.text_column = text_column
@@ -221,17 +222,15 @@ class FolderIndexer:
     def _renamed(self, rel: str, source: str, old_ids: list[str], digest: str, st,
                  summary: IngestSummary) -> _Pending:
         old_docs = self.data.get(old_ids)
-        rows = self.data.rows_for_ids(old_ids)
-        _, vectors = self.data.vectors_for_rows(list(rows.values()))
-        by_row = dict(zip(sorted(rows.values()), vectors))
+        stored = self.data.vectors_for_ids(old_ids)
         docs, reuse = [], {}
         for old_id, doc in zip(old_ids, old_docs):
-            if doc is None:
+            if doc is None or old_id not in stored:
                 continue
             new_id = rel + old_id[len(source):] if old_id.startswith(source) else old_id
             metadata = {**doc.metadata, "source": rel}
             docs.append(Document(new_id, doc.text, metadata, doc.title))
-            reuse[new_id] = by_row[rows[old_id]]
+            reuse[new_id] = stored[old_id]
         summary.renamed += 1
         return _Pending(rel, digest, st.st_size, st.st_mtime_ns, docs, reuse, (source, old_ids))
 
@@ -240,10 +239,12 @@ class FolderIndexer:
         suffix = path.suffix.lower()
         if suffix in (".jsonl", ".ndjson"):
             from nearspace.errors import InputError
-            from nearspace.ingest.readers import read_jsonl_bytes
+            from nearspace.ingest.readers import chunk_long_records, read_jsonl_bytes
 
             try:
-                return read_jsonl_bytes(raw, rel)
+                records = read_jsonl_bytes(raw, rel)
+                # the pipeline's one chunking rule: a long record is chunked here as on the command line
+                return chunk_long_records(records, self.chunker)[0]
             except InputError as exc:
                 raise ParseError(str(exc).removeprefix(f"{rel}:")) from None
         if suffix in (".csv", ".tsv"):
@@ -309,7 +310,7 @@ class FolderIndexer:
                 encoded[i] = True
         if to_encode:
             encoded_docs = [docs[i] for i in to_encode]
-            vectors[to_encode], encoded[to_encode] = self.collection._encode_changed(encoded_docs)
+            vectors[to_encode], encoded[to_encode] = self.collection._encode_changed(encoded_docs, self.encode)
             summary.chunks_encoded += len(to_encode)
 
         def bookkeeping() -> None:
@@ -328,11 +329,11 @@ class FolderIndexer:
                 tracked[item.path] = (item.digest, item.size, item.mtime_ns, new_ids)
 
         # hashes are checked again inside the transaction (another writer may have changed them)
-        self.collection._write_batch(docs, vectors, encoded, replace=True, also=bookkeeping)
+        self.collection._write_batch(docs, vectors, encoded, replace=True, also=bookkeeping, encode=self.encode)
         summary.chunks_written += len(docs)
 
     def _forget(self, path: str, ids: list[str], summary: IngestSummary) -> None:
-        with self.data.db.transaction():
+        with self.data.transaction():
             summary.chunks_deleted += self.data.delete_in_transaction(ids)
             self.data.untrack_file(path)
         summary.deleted += 1

@@ -41,31 +41,33 @@ def schema(dim: int, info: dict[str, Any] | None = None) -> "pa.Schema":
 
 
 def _batches(collection: "Collection", batch: int = EXPORT_BATCH) -> Iterator["pa.RecordBatch"]:
-    """Record batches in storage order, all read inside one snapshot (a consistent export
-    even while another process writes)."""
+    """Record batches in storage order from the backend's row iterator (SQLite reads them all in
+    one snapshot: a consistent export even while another process writes)."""
     import pyarrow as pa
 
-    data = collection.data
-    sch = schema(data.dim, _info(collection))
-    with data.db.snapshot():
-        for rows in data.stored_rows(batch=batch):
-            flat = np.frombuffer(b"".join(r[5] for r in rows), dtype=np.float32)
-            vectors = pa.FixedSizeListArray.from_arrays(pa.array(flat, type=pa.float32()), data.dim)
-            yield pa.RecordBatch.from_arrays(
-                [pa.array([r[1] for r in rows], pa.string()), pa.array([r[2] for r in rows], pa.string()),
-                 pa.array([r[3] for r in rows], pa.string()), pa.array([r[4] for r in rows], pa.string()),
-                 vectors], schema=sch)
+    dim = collection.dim
+    sch = schema(dim, _info(collection))
+    for rows in collection.backend.rows(batch_size=batch):
+        docs = [r.document for r in rows]
+        flat = np.concatenate([np.asarray(r.vector, dtype=np.float32) for r in rows])
+        vectors = pa.FixedSizeListArray.from_arrays(pa.array(flat, type=pa.float32()), dim)
+        yield pa.RecordBatch.from_arrays(
+            [pa.array([d.id for d in docs], pa.string()), pa.array([d.title for d in docs], pa.string()),
+             pa.array([d.text for d in docs], pa.string()),
+             # the metadata column is the JSON SQLite stores: sorted keys, non-ASCII kept
+             pa.array([json.dumps(d.metadata, ensure_ascii=False, sort_keys=True) for d in docs], pa.string()),
+             vectors], schema=sch)
 
 
 def _info(collection: "Collection") -> dict[str, Any]:
-    return {"collection": collection.name, "encoder": collection.data.encoder, "dim": collection.data.dim}
+    return {"collection": collection.name, "encoder": collection.backend.encoder, "dim": collection.backend.dim}
 
 
 def to_arrow(collection: "Collection") -> "pa.Table":
     """The whole collection as one Arrow table (see the module docstring for the columns)."""
     import pyarrow as pa
 
-    sch = schema(collection.data.dim, _info(collection))
+    sch = schema(collection.backend.dim, _info(collection))
     return pa.Table.from_batches(list(_batches(collection)), schema=sch)
 
 
@@ -90,7 +92,7 @@ def export_parquet(collection: "Collection", path: str | Path) -> int:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     written = 0
     try:
-        with pq.ParquetWriter(tmp, schema(collection.data.dim, _info(collection)), compression="zstd") as writer:
+        with pq.ParquetWriter(tmp, schema(collection.backend.dim, _info(collection)), compression="zstd") as writer:
             for batch in _batches(collection):
                 writer.write_batch(batch)
                 written += batch.num_rows
@@ -184,7 +186,7 @@ def index_parquet(store: "Store", collection: str, path: str | Path, *, batch_si
     if vectors.shape[1] != file_dim:
         raise InputError(f"{path}: the file says dim {file_dim} but its vectors have {vectors.shape[1]}")
     if collection in store.list_collections():
-        data = store.db.collection(collection)
+        data = store.backend.open_collection(collection)
         if canonical_name(file_encoder) != data.encoder or file_dim != data.dim:
             echo(f"{path}: vectors were made by {file_encoder!r} (dim {file_dim}); collection {collection!r} "
                  f"uses {data.encoder!r} (dim {data.dim}): encoding the texts instead")
@@ -199,7 +201,7 @@ def index_parquet(store: "Store", collection: str, path: str | Path, *, batch_si
         vectors = unit_vectors(vectors, len(docs), file_dim, where=str(path))
     totals = {"added": 0, "updated": 0, "metadata": 0, "unchanged": 0}
     for start in range(0, len(docs), batch_size):
-        counts = target.data.write(docs[start:start + batch_size], vectors[start:start + batch_size], replace=True)
+        counts = target.backend.write(docs[start:start + batch_size], vectors[start:start + batch_size], replace=True)
         for key, value in counts.items():
             totals[key] += value
     target.flush()

@@ -130,7 +130,7 @@ def fit_linear_adapter(train_q: np.ndarray, train_pos: Sequence[Sequence[int]], 
 
 
 def save_adapter(data, adapter: LinearAdapter) -> None:
-    """Store the adapter with the collection (one SQLite transaction)."""
+    """Store the adapter with the collection (an artifact of its backend)."""
     matrix = np.ascontiguousarray(adapter.matrix, dtype=np.float32)
     data.put_artifact(ARTIFACT, matrix.tobytes(), {**adapter.meta, "dim": int(matrix.shape[0])})
 
@@ -139,7 +139,7 @@ def load_adapter(data) -> LinearAdapter | None:
     version = data.artifact_version(ARTIFACT)
     if version is None:
         return None
-    key = (str(data.db.path), data.cid, version)
+    key = (data.store.location, data.name, version)  # artifact versions never repeat within a store
     if key not in _cache:
         value, meta = data.get_artifact(ARTIFACT)
         dim = int(meta["dim"])

@@ -174,13 +174,12 @@ def ask(collection, question: str, *, k: int = 5, budget: int = 1000, where: dic
     hits = collection.search(question, k=candidates or max(4 * k, 20), mode="hybrid", where=where)
     runs = _runs(hits)
     encoder = collection.encoder
-    index = collection.index
-    # only the candidates' rows: mapping (or gathering) the whole collection would cost O(N) per question
-    row_of = collection.data.rows_for_ids([h.id for h in hits])
+    # only the candidates' vectors: gathering the whole collection would cost O(N) per question
+    stored = collection.vectors_of([h.id for h in hits])
 
     def vector(ids: list[str]) -> np.ndarray:
-        rows = [row_of[i] for i in ids if i in row_of]
-        v = index.vectors_for(rows, missing_as_zero=True).mean(axis=0) if rows else np.zeros(collection.data.dim)
+        found = [stored[i] for i in ids if i in stored]
+        v = np.mean(found, axis=0) if found else np.zeros(collection.dim, dtype=np.float32)
         return v / (np.linalg.norm(v) or 1.0)
 
     def tokens_of(passage: Passage) -> int:

@@ -89,8 +89,7 @@ class _State:
     item_index: dict[str, int]           # model items, then cold items (catalogue positions)
     catalogue: list[str]
     cold: ColdItems | None
-    row_of: dict[str, int]               # item id -> doc_row in the items collection
-    id_of_row: dict[int, str] | None = None
+    stored: set[str]                     # ids of the items collection (described or given vectors)
 
 
 def open_recommender(store: Any, name: str = "default") -> "Recommender":
@@ -111,7 +110,7 @@ class Recommender:
     """
 
     def __init__(self, store: Any, name: str = "default") -> None:
-        from nearspace.store.database import _NAME_RE
+        from nearspace.store.sqlite.database import _NAME_RE
 
         if not _NAME_RE.match(f"{name}-items"):
             raise InputError(f"invalid recommender name {name!r}: use letters, digits, '_', '-', '.' (max 57)")
@@ -160,13 +159,13 @@ class Recommender:
                                  "(their metadata is stored with the vectors)")
             collection.upsert(ids=items.ids, texts=items.texts, titles=items.titles, metadatas=items.metadatas,
                               show_progress=show_progress)
-        described = collection.data.hashes(interactions.item_ids)
+        described = collection.backend.hashes(interactions.item_ids)
         if described:
-            rows, matrix, row_of = _collection_vectors(collection)
+            position_of, matrix = _id_vectors(collection.backend)
             content = np.zeros((interactions.n_items, matrix.shape[1]), dtype=np.float32)
             for position, item in enumerate(interactions.item_ids):
-                if item in row_of:
-                    content[position] = matrix[rows[row_of[item]]]
+                if item in position_of:
+                    content[position] = matrix[position_of[item]]
             content = _unit(content)
         tuning: dict[str, Any] = {}
         if "als" in models and (params.als_regularization is None or params.hybrid_weights is None):
@@ -185,7 +184,7 @@ class Recommender:
                     liked_value=float(np.percentile(values, 90) if interactions.value_kind == "rating"
                                       else np.median(values)),
                     tuning=tuning, summary=interactions.summary())
-        collection.data.put_artifact(ARTIFACT, blob, meta)  # the commit point
+        collection.backend.put_artifact(ARTIFACT, blob, meta)  # the commit point
         if content is not None:
             users_written = self._write_users(fitted, collection)
         else:  # no content profiles: a users view from an earlier fit would be stale
@@ -204,11 +203,15 @@ class Recommender:
         from nearspace.api import Collection
 
         # same encoder name and dimension as the items (the vectors are given: nothing to load)
-        data = self.store.db.collection(self.users_name, encoder=items_collection.data.encoder,
-                                        dim=items_collection.data.dim, create=True)
+        backend = self.store.backend
+        if self.users_name in backend.collection_names():
+            data = backend.open_collection(self.users_name)
+        else:
+            data = backend.create_collection(self.users_name, items_collection.backend.encoder,
+                                             items_collection.backend.dim)
         users = Collection(self.store, data, None)
         titles = {d.id: (d.title or d.text[:60] or str(d.metadata.get("title") or d.id), d.metadata.get("genres") or [])
-                  for d in items_collection.data.get(fitted.item_ids) if d is not None}
+                  for d in items_collection.backend.get(fitted.item_ids) if d is not None}
         ids, texts, metas, vectors = [], [], [], []
         train = fitted.train
         profiles = np.asarray(train @ fitted.content, dtype=np.float32)
@@ -232,10 +235,10 @@ class Recommender:
             return 0
         matrix = np.vstack(vectors).astype(np.float32)
         # upsert keeps a stored vector when the text is unchanged: drop users whose profile moved
-        stored_rows, stored, row_of = _collection_vectors(users)
+        stored_at, stored = _id_vectors(users.backend)
         position = {i: n for n, i in enumerate(ids)}
-        stale = [u for u in row_of if u not in position
-                 or not np.allclose(stored[stored_rows[row_of[u]]], matrix[position[u]], atol=1e-5)]
+        stale = [u for u in stored_at if u not in position
+                 or not np.allclose(stored[stored_at[u]], matrix[position[u]], atol=1e-5)]
         if stale:
             users.delete(stale)
         users.upsert(ids=ids, texts=texts, metadatas=metas, vectors=matrix)
@@ -246,38 +249,37 @@ class Recommender:
         if self.items_name not in self.store.list_collections():
             raise InputError(f"no recommender {self.name!r} in {self.store.path}; fit one first "
                              f"(nearspace recommend fit FILE --name {self.name})")
-        data = self._data_cache = self.store.db.collection(self.items_name)
+        data = self._data_cache = self.store.backend.open_collection(self.items_name)
         version = data.artifact_version(ARTIFACT)
         if version is None:
             raise InputError(f"recommender {self.name!r} has not been fitted; run nearspace recommend fit FILE")
-        key = (str(self.store.path), data.cid, version, data.last_seq())
+        key = (str(self.store.path), data.name, version, data.version())
         state = _cache.get(key)
         if state is None:
             value, meta = data.get_artifact(ARTIFACT)
             models = Models.from_bytes(value, meta)
             item_index = {item: i for i, item in enumerate(models.item_ids)}
             cold = None
-            row_of = {doc_id: row for row, doc_id in data.row_ids().items()}
-            if row_of:
+            position_of, matrix = _id_vectors(data)
+            if position_of:
                 from nearspace.recommend.models import _unit
 
-                rows, matrix, row_of = _rows_and_vectors(data)
                 if meta.get("described_items"):
                     content = np.zeros((models.n_items, matrix.shape[1]), dtype=np.float32)
                     for item, i in item_index.items():
-                        if item in row_of:
-                            content[i] = matrix[rows[row_of[item]]]
+                        if item in position_of:
+                            content[i] = matrix[position_of[item]]
                     models.content = _unit(content)  # the fitted content -> ALS map is kept as stored
-                extra = [d for d in row_of if d not in item_index]
+                extra = [d for d in position_of if d not in item_index]
                 if extra and models.content is not None:
-                    cold_content = _unit(np.vstack([matrix[rows[row_of[d]]] for d in extra]))
+                    cold_content = _unit(np.vstack([matrix[position_of[d]] for d in extra]))
                     factors = cold_content @ models.content_map if models.content_map is not None else None
                     cold = ColdItems(extra, cold_content, factors)
                     for j, d in enumerate(extra):
                         item_index[d] = models.n_items + j
             catalogue = list(models.item_ids) + (cold.ids if cold is not None else [])
             state = _State(models, meta, {u: i for i, u in enumerate(models.user_ids)}, item_index, catalogue,
-                           cold, row_of)
+                           cold, set(position_of))
             for stale in [k for k in _cache if k[:2] == key[:2]]:
                 del _cache[stale]
             _cache[key] = state
@@ -460,10 +462,8 @@ class Recommender:
             return None
         if not isinstance(where, dict):
             raise InputError(f"where must be a filter object such as {{'genres': 'Comedy'}}, got {where!r}")
-        rows = self._data().filter_rows(where)
-        if state.id_of_row is None:
-            state.id_of_row = {row: doc_id for doc_id, row in state.row_of.items()}
-        ids = [state.id_of_row.get(int(r)) for r in rows]
+        data = self._data()
+        ids = data.selected_ids(data.select(where))
         return np.array(sorted(state.item_index[i] for i in ids if i in state.item_index), dtype=np.int64)
 
     def _rank(self, state: _State, model: str, scores: np.ndarray, k: int, exclude: np.ndarray | None,
@@ -507,7 +507,7 @@ class Recommender:
     def _data(self) -> Any:
         data = getattr(self, "_data_cache", None)
         if data is None:
-            data = self._data_cache = self.store.db.collection(self.items_name)
+            data = self._data_cache = self.store.backend.open_collection(self.items_name)
         return data
 
     def _reasons(self, state: _State, items: np.ndarray, contributions: np.ndarray, limit: int = 3) -> list[Reason]:
@@ -524,16 +524,12 @@ def _title(doc: Any) -> str:
     return doc.title or (meta_title if isinstance(meta_title, str) else "")
 
 
-def _rows_and_vectors(data: Any) -> tuple[dict[int, int], np.ndarray, dict[str, int]]:
-    """(doc_row -> matrix row, matrix, doc id -> doc_row) for a collection's stored vectors."""
-    doc_rows, matrix = data.vectors()
-    rows = {int(r): n for n, r in enumerate(doc_rows)}
-    row_of = {doc_id: row for row, doc_id in data.row_ids().items()}
-    return rows, matrix, row_of
+def _id_vectors(backend: Any) -> tuple[dict[str, int], np.ndarray]:
+    """(doc id -> matrix row, matrix) of a collection's stored vectors."""
+    from nearspace.store.base import vector_matrix
 
-
-def _collection_vectors(collection: Any) -> tuple[dict[int, int], np.ndarray, dict[str, int]]:
-    return _rows_and_vectors(collection.data)
+    ids, matrix = vector_matrix(backend)
+    return {doc_id: n for n, doc_id in enumerate(ids)}, matrix
 
 
 def dumps(results: Sequence[Recommendation]) -> str:

@@ -1,4 +1,8 @@
-"""Query execution: one function per mode, and the hybrid that fuses them."""
+"""Query execution: the one search, over any backend (``store/base.py``'s contract).
+
+Dense and keyword candidates come from the backend keyed by document id, with the filter's
+:class:`~nearspace.store.base.Selection` pushed down; fusion, MMR and result assembly happen
+here, so a tuned fusion means the same thing on SQLite and on Milvus."""
 from __future__ import annotations
 
 from typing import Any, Callable, Mapping
@@ -8,8 +12,7 @@ import numpy as np
 from nearspace.errors import InputError
 from nearspace.search.fusion import DEFAULT_FUSION, RRF_K, fuse, query_terms
 from nearspace.types import SearchResult, SearchResults
-from nearspace.store.database import CollectionData
-from nearspace.store.vectors import VectorIndex
+from nearspace.store.base import CollectionBackend
 
 MODES = ("hybrid", "dense", "keyword")
 #: each mode contributes at least this many candidates to a hybrid fusion
@@ -18,7 +21,7 @@ HYBRID_CANDIDATES = 100
 MAX_K = 1_000_000
 
 
-def search(data: CollectionData, index: VectorIndex, embed_query: Callable[[str], np.ndarray],
+def search(backend: CollectionBackend, embed_query: Callable[[str], np.ndarray],
            query: str, *, k: int = 10, mode: str = "hybrid", where: dict[str, Any] | None = None,
            weights: Mapping[str, float] | None = None, fusion: Mapping[str, Any] | None = None,
            candidates: int = HYBRID_CANDIDATES, diversity: float | None = None) -> SearchResults:
@@ -35,8 +38,8 @@ def search(data: CollectionData, index: VectorIndex, embed_query: Callable[[str]
         raise InputError(f"k must be a positive integer, got {k!r}")
     if k > MAX_K:  # a bound before any allocation sized by k
         raise InputError(f"k must be at most {MAX_K:,}, got {k:,}")
-    allowed = data.filter_rows(where) if where else None
-    if allowed is not None and len(allowed) == 0:
+    selection = backend.select(where) if where else None
+    if selection is not None and selection.empty:
         return SearchResults(query=query, mode=mode)
     if diversity is not None and not 0.0 <= diversity <= 1.0:
         raise InputError(f"diversity must be between 0 and 1, got {diversity!r}")
@@ -45,13 +48,14 @@ def search(data: CollectionData, index: VectorIndex, embed_query: Callable[[str]
         fusion["weights"] = dict(weights)
     pool = k if not diversity else max(4 * k, 50)  # MMR re-ranks a wider pool
     depth = pool if mode != "hybrid" else max(pool, candidates)
-    lists: dict[str, list[tuple[int, float]]] = {}
+    if backend.max_candidates is not None and depth > backend.max_candidates:
+        raise InputError(f"this store returns at most {backend.max_candidates:,} hits per search; "
+                         f"asked for {depth:,}")
+    lists: dict[str, list[tuple[str, float]]] = {}
     if mode in ("dense", "hybrid"):
-        lists["dense"] = index.search(embed_query(query), depth, allowed)
+        lists["dense"] = backend.dense_candidates(embed_query(query), depth, selection)
     if mode in ("keyword", "hybrid"):
-        from nearspace.search.bm25 import keyword_search  # scipy loads only when keyword mode runs
-
-        lists["keyword"] = keyword_search(data, query, depth, allowed)
+        lists["keyword"] = backend.keyword_candidates(query, depth, selection)
     if mode == "hybrid":
         try:
             fused = fuse(lists, method=fusion.get("method", "rrf"), weights=fusion.get("weights"),
@@ -61,20 +65,22 @@ def search(data: CollectionData, index: VectorIndex, embed_query: Callable[[str]
             raise InputError(str(exc)) from None
     else:
         fused = lists[mode][:pool]
-    if diversity:
+    if diversity and fused:
         from nearspace.search.mmr import maximal_marginal_relevance
 
-        fused = maximal_marginal_relevance(fused, index, k=k, diversity=diversity)
+        stored = backend.vectors_for_ids([doc_id for doc_id, _ in fused])
+        zero = np.zeros(backend.dim, dtype=np.float32)
+        vectors = np.stack([stored.get(doc_id, zero) for doc_id, _ in fused])
+        fused = maximal_marginal_relevance(fused, vectors, k=k, diversity=diversity)
     fused = fused[:k]
-    ranks = {m: {row: r for r, (row, _) in enumerate(hits, start=1)} for m, hits in lists.items()}
+    ranks = {m: {doc_id: r for r, (doc_id, _) in enumerate(hits, start=1)} for m, hits in lists.items()}
     raw = {m: dict(hits) for m, hits in lists.items()}
-    docs = data.rows_to_documents([row for row, _ in fused])
+    docs = backend.get([doc_id for doc_id, _ in fused])
     results = SearchResults(query=query, mode=mode)
-    for row, score in fused:
-        doc = docs.get(row)
-        if doc is None:  # deleted between the index lookup and now
+    for (doc_id, score), doc in zip(fused, docs):
+        if doc is None:  # deleted between the candidate lookup and now
             continue
         results.append(SearchResult(
             id=doc.id, score=float(score), text=doc.text, metadata=doc.metadata, title=doc.title,
-            ranks={m: ranks[m].get(row) for m in lists}, scores={m: raw[m].get(row) for m in lists}))
+            ranks={m: ranks[m].get(doc_id) for m in lists}, scores={m: raw[m].get(doc_id) for m in lists}))
     return results

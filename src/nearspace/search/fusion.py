@@ -73,7 +73,7 @@ def convex_fusion(lists: Mapping[str, Sequence[tuple[Hashable, float]]], *,
 
 def query_terms(query: str) -> int:
     """How many terms keyword search sees in ``query`` (stop words and single characters left out)."""
-    from nearspace.search.bm25 import STOPWORDS, _TOKEN
+    from nearspace.store.sqlite.keywords import STOPWORDS, _TOKEN
 
     return sum(1 for w in _TOKEN.findall(query.lower()) if w not in STOPWORDS)
 

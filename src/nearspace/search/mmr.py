@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from nearspace.store.vectors import VectorIndex
+from typing import TypeVar
+
+Key = TypeVar("Key")
 
 
-def maximal_marginal_relevance(hits: list[tuple[int, float]], index: VectorIndex, *, k: int,
-                               diversity: float) -> list[tuple[int, float]]:
-    """Greedy MMR over ``hits`` (doc_row, score), best first.
+def maximal_marginal_relevance(hits: list[tuple[Key, float]], vectors: np.ndarray, *, k: int,
+                               diversity: float) -> list[tuple[Key, float]]:
+    """Greedy MMR over ``hits`` (key, score), best first; ``vectors[i]`` is hit i's unit vector
+    (zeros where it is unknown).
 
     Each step picks ``argmax (1 - diversity) * rel(d) - diversity * max_s cos(d, s)`` where
     rel is the hit's score min-max normalised over the pool and s ranges over the picks so
@@ -16,12 +19,9 @@ def maximal_marginal_relevance(hits: list[tuple[int, float]], index: VectorIndex
     """
     if not hits or diversity <= 0:
         return hits[:k]
-    rows = np.array([row for row, _ in hits], dtype=np.int64)
     scores = np.array([score for _, score in hits], dtype=np.float64)
     span = scores.max() - scores.min()
     relevance = (scores - scores.min()) / span if span > 0 else np.ones_like(scores)
-    # only the pool's rows: gathering the whole matrix would cost O(N) memory after every write
-    vectors = index.vectors_for(rows, missing_as_zero=True)
     similarity = vectors @ vectors.T
     chosen: list[int] = []
     redundancy = np.full(len(hits), -np.inf)

@@ -344,7 +344,7 @@ def _write(engine: Engine, name: str, body: Any) -> dict[str, Any]:
             latest[doc.id] = doc
         docs = list(latest.values())
     existing = name in engine.list_collection_names()
-    dim = engine.collection(name).data.dim if existing else engine.encoder.dim
+    dim = engine.collection(name).backend.dim if existing else engine.encoder.dim
     vectors = None
     if docs[0].vector is not None:
         for i, doc in enumerate(docs):
@@ -357,7 +357,7 @@ def _write(engine: Engine, name: str, body: Any) -> dict[str, Any]:
         vectors = normalize_rows(vectors)  # search scores are cosines: store unit vectors
     coll = engine.collection(name, create=True)
     if body.mode == "add":
-        clash = coll.data.hashes([d.id for d in docs])
+        clash = coll.backend.hashes([d.id for d in docs])
         if clash:
             raise ApiError(409, f"{len(clash)} id(s) already stored in {name!r}, e.g. {next(iter(clash))!r}; "
                                 "use mode 'upsert' to replace them", param="documents")

@@ -24,7 +24,7 @@ from typing import Any, Callable, TypeVar
 
 
 from nearspace.api import Collection, Store, open_store
-from nearspace.store.vectors import VectorIndex
+from nearspace.store.sqlite.backend import SQLiteCollection
 from nearspace.encoders.locked import LockedEncoder
 from nearspace.encoders.registry import canonical_name
 from nearspace.errors import CollectionNotFound
@@ -102,7 +102,7 @@ class Engine:
             return cached[name]
         if name in store.list_collections():
             # collections built with the bundled model share the locked encoder; others load their own
-            stored_encoder = store.db.collection(name).encoder
+            stored_encoder = store.backend.open_collection(name).encoder
             shared = canonical_name(stored_encoder) == canonical_name(self.encoder.name)
             coll = store.collection(name, encoder=self.encoder if shared else None, create=False)
         elif create:
@@ -115,32 +115,31 @@ class Engine:
 
     def _share_indexes(self, coll: Collection) -> None:
         """Give this thread's ``coll`` the process's one vector index and keyword index."""
-        if not isinstance(coll.index, VectorIndex):
+        mine = coll.backend
+        if not isinstance(mine, SQLiteCollection):
             return  # a Milvus-backed collection: the search structures live in Milvus
-        from nearspace.search.bm25 import keyword_index
-
-        key = (coll.name, coll.data.cid)
+        key = (coll.name, mine.data.cid)
         with self._shared_lock:
             shared = self._shared.get(key)
             if shared is None:
                 if self._shared_store is None:  # its connection serves only the shared structures
                     self._shared_store = Store(self.config.store, precision=self.config.precision)
-                db = self._shared_store.db
-                with db.lock:
+                backend = self._shared_store.backend
+                with backend.db.lock:
                     try:
-                        data = db.collection(coll.name)
+                        theirs = backend.open_collection(coll.name)
                     except CollectionNotFound:
                         return  # dropped in between: this thread keeps its own
-                if data.cid != coll.data.cid:  # replaced in between: likewise
+                if theirs.data.cid != mine.data.cid:  # replaced in between: likewise
                     return
-                shared = self._shared[key] = (Collection(self._shared_store, data, None).index, keyword_index(data))
-        coll.index = shared[0]
-        coll.data._keyword_index = shared[1]  # type: ignore[attr-defined]
+                shared = self._shared[key] = (theirs.vectors, theirs.keywords)
+        mine.vectors = shared[0]
+        mine.share_keywords(shared[1])
 
     def map(self, name: str, method: str) -> dict[str, Any]:
         """2-D coordinates and cluster labels, recomputed only after the collection changed."""
         coll = self.collection(name)
-        seq = coll.data.last_seq()
+        seq = coll.backend.version()
         with self._maps_lock:
             cached = self._maps.get((name, method))
         if cached is not None and cached[0] == seq:
@@ -163,6 +162,6 @@ class Engine:
         store = self._store()
         out = []
         for name in store.list_collections():
-            data = store.db.collection(name)
+            data = store.backend.open_collection(name)
             out.append({"name": name, "count": data.count(), "encoder": data.encoder, "dim": data.dim})
         return out

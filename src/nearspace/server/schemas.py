@@ -11,7 +11,7 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from nearspace.store.database import _NAME_RE
+from nearspace.store.sqlite.database import _NAME_RE
 
 #: values allowed in one ``where`` filter: SQLite caps a compound SELECT at 500 terms
 MAX_FILTER_VALUES = 256
@@ -19,7 +19,7 @@ MAX_FILTER_VALUES = 256
 #: so the messages are ours): some non-whitespace, no NUL
 NON_BLANK = r"^[^\x00]*[^\x00\s][^\x00]*$"
 NO_NUL = r"^[^\x00]*$"
-#: collection names the store accepts (kept in step with nearspace.store.database)
+#: collection names the store accepts (kept in step with nearspace.store.sqlite.database)
 COLLECTION_NAME = _NAME_RE.pattern
 
 

@@ -5,12 +5,12 @@ import math
 
 import numpy as np
 
-from nearspace.search.bm25 import Tokenizer, keyword_index
+from nearspace.store.sqlite.keywords import Tokenizer
 
 
 def _coll(store, name="kw"):
     coll = store.collection(name)
-    ones = lambda n: np.ones((n, coll.data.dim), dtype=np.float32)  # noqa: E731 (keyword never reads them)
+    ones = lambda n: np.ones((n, coll.backend.dim), dtype=np.float32)  # noqa: E731 (keyword never reads them)
     return coll, ones
 
 
@@ -36,12 +36,12 @@ def test_index_follows_adds_updates_and_deletes(store):
     coll, ones = _coll(store)
     coll.add(["x", "y"], ["tidal energy from the moon", "solar panels on roofs"], vectors=ones(2))
     assert [h.id for h in coll.search("tidal", mode="keyword")] == ["x"]
-    index = keyword_index(coll.data)
+    index = coll.backend.keywords
     seq = index.covered_seq
     coll.upsert(["x"], ["wind turbines offshore"], vectors=ones(1))  # x no longer says tidal
     assert coll.search("tidal", mode="keyword") == []
     assert [h.id for h in coll.search("turbines", mode="keyword")] == ["x"]
-    assert index.covered_seq > seq and keyword_index(coll.data) is index  # updated in place, not rebuilt
+    assert index.covered_seq > seq and coll.backend.keywords is index  # updated in place, not rebuilt
     coll.delete(["x"])
     assert coll.search("turbines", mode="keyword") == []
     coll.add(["z"], ["offshore wind turbines again"], vectors=ones(1))
@@ -75,13 +75,13 @@ def test_tokenizer_matches_the_reference_settings():
 
 def test_saved_counts_are_reused_by_the_next_process_and_checked(store, monkeypatch, caplog):
     from nearspace import open_store
-    from nearspace.search import bm25
+    from nearspace.store.sqlite import keywords as bm25
 
     monkeypatch.setattr(bm25, "SAVE_AFTER", 1)
     coll, ones = _coll(store)
     coll.add(["a", "b"], ["granite quarry", "marble statue"], vectors=ones(2))
     first = coll.search("quarry", mode="keyword")
-    path = keyword_index(coll.data).path
+    path = coll.backend.keywords.path
     assert path.exists() and path.parent == store.ann_dir
     read = []
     original = bm25.KeywordIndex._read
@@ -100,19 +100,19 @@ def test_an_older_saved_copy_is_caught_up_from_the_change_log(store, tmp_path, m
     import shutil
 
     from nearspace import open_store
-    from nearspace.search import bm25
+    from nearspace.store.sqlite import keywords as bm25
 
     monkeypatch.setattr(bm25, "SAVE_AFTER", 1)
     coll, ones = _coll(store)
     coll.add(["a"], ["granite quarry"], vectors=ones(1))
     coll.search("quarry", mode="keyword")
     saved = tmp_path / "saved.npz"
-    shutil.copy(keyword_index(coll.data).path, saved)
+    shutil.copy(coll.backend.keywords.path, saved)
     coll.delete(["a"])
     coll.add(["b"], ["marble quarry"], vectors=ones(1))
     coll.search("quarry", mode="keyword")
     # put back a copy covering the old history (as a restored backup would leave beside the store)
-    shutil.copy(saved, keyword_index(coll.data).path)
+    shutil.copy(saved, coll.backend.keywords.path)
     with open_store(store.path) as other:
         assert [h.id for h in other.get_collection("kw").search("quarry", mode="keyword")] == ["b"]
 
@@ -120,13 +120,13 @@ def test_an_older_saved_copy_is_caught_up_from_the_change_log(store, tmp_path, m
 def test_saved_postings_with_impossible_numbers_are_rebuilt(store, monkeypatch, caplog):
     # a readable file whose arrays lie (a posting pointing past the documents) is not trusted
     from nearspace import open_store
-    from nearspace.search import bm25
+    from nearspace.store.sqlite import keywords as bm25
 
     monkeypatch.setattr(bm25, "SAVE_AFTER", 1)
     coll, ones = _coll(store)
     coll.add(["a", "b"], ["granite quarry", "marble statue"], vectors=ones(2))
     coll.flush()
-    path = keyword_index(coll.data).path
+    path = coll.backend.keywords.path
     with np.load(path) as saved:
         arrays = dict(saved)
     arrays["indices"] = arrays["indices"] + 7

@@ -30,8 +30,10 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
+from nearspace.store.sqlite.derived import DerivedIndex
+
 if TYPE_CHECKING:
-    from nearspace.store.database import CollectionData
+    from nearspace.store.sqlite.database import CollectionData
 
 K1 = 1.5
 B = 0.75
@@ -71,7 +73,7 @@ class Tokenizer:
         return [stems[w] for w in words]
 
 
-class KeywordIndex:
+class KeywordIndex(DerivedIndex):
     """BM25 over one collection. ``search`` is safe to call from several threads.
 
     State: term-major postings (``post_ptr``/``post_doc``/``post_tf``: for each term the
@@ -86,15 +88,13 @@ class KeywordIndex:
 
     def __init__(self, data: CollectionData, *, k1: float = K1, b: float = B,
                  path: Path | None = None) -> None:
-        self.data = data
+        super().__init__(data)
         self.k1, self.b = k1, b
         self.tokenize = Tokenizer()
-        self.path = path if path is not None else _default_path(data)
+        self.path = path
         self.vocab: dict[str, int] = {}
         self.rows = np.zeros(0, dtype=np.int64)
         self.counts = None  # scipy CSR, documents x terms, raw term frequency (write side, lazy)
-        self.covered_seq = -1
-        self.covered_token: int | None = None
         self.post_ptr: np.ndarray | None = None  # (n_terms + 1,) int64
         self.post_doc = np.zeros(0, dtype=np.int32)  # positions into rows
         self.post_tf = np.zeros(0, dtype=np.float32)
@@ -113,30 +113,20 @@ class KeywordIndex:
             if not self._loaded:
                 self._loaded = True
                 self._load_saved()
-            last = self.data.last_seq()
-            token = self.data.change_token(last) if last > 0 else None
-            if last == self.covered_seq and token == self.covered_token and self.post_ptr is not None:
+            plan, last, token = self.catch_up_plan(built=self.post_ptr is not None)
+            if plan == "current":
                 return
-            # the change we caught up with must still be SQLite's, with the same token: a restored
-            # backup (or commits lost to power failure) reuses sequence numbers, never tokens
-            same_history = (self.covered_seq >= 0 and last >= self.covered_seq and self.post_ptr is not None
-                            and (self.data.change_token(self.covered_seq) if self.covered_seq > 0 else None)
-                            == self.covered_token)
-            tokenised = 0
-            if not same_history or self.data.first_seq() > self.covered_seq + 1:
+            if plan == "rebuild":
                 self.vocab = {}
                 self.rows, self.counts = self._tokenise(self._read(None))
                 tokenised = len(self.rows)
             else:
-                changes = self.data.changes_since(self.covered_seq)
-                touched = np.array(sorted({doc for _, doc, _ in changes}), dtype=np.int64)
-                # a re-added document is read back below with its new text
+                touched, added = self.changes()
                 keep = ~np.isin(self.rows, touched)
-                added = sorted({doc for _, doc, op in changes if op == "add"})
                 new_rows, new_counts = self._tokenise(self._read(added)) if added else (None, None)
                 self._splice(keep, new_rows, new_counts)
                 tokenised = len(added)
-            self.covered_seq, self.covered_token = last, token
+            self.covered(last, token)
             self._build()
             if self._should_save(tokenised):
                 self._save()
@@ -231,7 +221,8 @@ class KeywordIndex:
         if self.path is None or self.post_ptr is None:
             return
         terms = sorted(self.vocab, key=self.vocab.__getitem__)
-        meta = np.array([self.data.cid, self.covered_seq, self.covered_token or 0, FORMAT], dtype=np.int64)
+        proof = self.proof()
+        meta = np.array([proof["collection_id"], proof["seq"], proof["token"], FORMAT], dtype=np.int64)
         tmp = self.path.with_name(self.path.name + ".tmp")
         started = time.monotonic()
         try:
@@ -255,13 +246,7 @@ class KeywordIndex:
         try:
             with np.load(self.path, allow_pickle=False) as saved:
                 cid, seq, token, fmt = (int(v) for v in saved["meta"])
-                problem = None
-                if fmt not in (1, FORMAT) or cid != self.data.cid:
-                    problem = "belongs to another collection or format"
-                elif seq > self.data.last_seq():
-                    problem = f"claims change {seq}, beyond what SQLite holds"
-                elif (self.data.change_token(seq) if seq > 0 else None) != (token or None):
-                    problem = f"covers a history SQLite does not hold (change {seq} differs)"
+                problem = "has an unknown format" if fmt not in (1, FORMAT) else self.vouch(cid, seq, token)
                 if problem is None:
                     vocab = {t: i for i, t in enumerate(saved["vocab"].tolist())}
                     rows = saved["rows"].astype(np.int64)
@@ -277,7 +262,7 @@ class KeywordIndex:
                         self.post_doc, self.post_tf = doc.astype(np.int32), tf.astype(np.float32)
                         self.counts = None
                         self._derive()
-                        self.covered_seq, self.covered_token = seq, (token or None)
+                        self.covered(seq, token or None)
                         return
         except Exception as exc:  # noqa: BLE001 - any unreadable derived file means: rebuild it
             problem = f"unreadable ({type(exc).__name__})"
@@ -337,33 +322,3 @@ def _postings_problem(ptr: np.ndarray, doc: np.ndarray, tf: np.ndarray, n_docs: 
     if len(tf) and not (np.isfinite(tf).all() and (tf > 0).all()):
         return "holds impossible term frequencies"
     return None
-
-
-def _default_path(data: CollectionData) -> Path | None:
-    """``<store>.ann/<collection>.bm25.npz``, beside the vector graph (``Store.ann_dir``)."""
-    store_path = getattr(data.db, "path", None)
-    if store_path is None:
-        return None
-    store_path = Path(store_path)
-    return store_path.with_name(store_path.name + ".ann") / f"{data.name}.bm25.npz"
-
-
-_INDEXES_LOCK = threading.Lock()
-
-
-def keyword_index(data: CollectionData) -> KeywordIndex:
-    """The collection's keyword index, created on first use and kept on the data object."""
-    index = getattr(data, "_keyword_index", None)
-    if index is None:
-        with _INDEXES_LOCK:
-            index = getattr(data, "_keyword_index", None)
-            if index is None:
-                index = KeywordIndex(data)
-                data._keyword_index = index  # type: ignore[attr-defined]
-    return index
-
-
-def keyword_search(data: CollectionData, query: str, limit: int,
-                   rows: np.ndarray | None = None) -> list[tuple[int, float]]:
-    """BM25 keyword search of one collection: ``[(doc_row, score)]``, higher is better."""
-    return keyword_index(data).search(query, limit, rows)

@@ -3,7 +3,7 @@
 One transaction per batch is the commit point: documents, vectors, the metadata index
 and the change log are written together or not at all, so a process killed at any moment
 leaves the last committed state (WAL mode). Keyword search is nearspace's own BM25
-(``search/bm25.py``), a derived index that catches up from the change log; schema v4
+(``store/sqlite/keywords.py``), a derived index that catches up from the change log; schema v4
 dropped the FTS5 tables that earlier versions wrote on every write and no search read.
 """
 from __future__ import annotations
@@ -23,8 +23,9 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from nearspace.errors import CollectionNotFound, EncoderMismatch, InputError, StoreError
+from nearspace.store.base import NeedVectors, needing_vectors
 from nearspace.store.filters import compile_where, flatten_metadata, index_columns
-from nearspace.types import Document
+from nearspace.types import Document, content_hash
 
 #: metadata filters whose matches each CollectionData keeps until the database changes
 FILTER_CACHE = 16
@@ -101,10 +102,6 @@ CREATE TABLE IF NOT EXISTS artifacts(
 """
 
 
-def content_hash(title: str, text: str) -> str:
-    return hashlib.sha256(f"{title}\x1f{text}".encode()).hexdigest()
-
-
 def keyword_query(query: str) -> str:
     """Turn free text into an FTS5 OR-query of its non-stopword terms.
 
@@ -118,11 +115,11 @@ def keyword_query(query: str) -> str:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    from nearspace.store.connection import connect  # OS/SQLite failures become nearspace errors
+    from nearspace.store.sqlite.connection import connect  # OS/SQLite failures become nearspace errors
 
     synchronous = _synchronous()
     conn = connect(path, isolation_level=None, timeout=60.0, check_same_thread=False)
-    from nearspace.store.schema import refuse_newer
+    from nearspace.store.sqlite.schema import refuse_newer
 
     try:
         refuse_newer(conn, f"store {path}")  # before the journal mode below rewrites the header
@@ -263,7 +260,7 @@ class Database:
             # (sqlite3 would otherwise interleave their BEGIN/COMMIT on the same connection)
             self.lock = threading.RLock()
             self.conn.lock = self.lock
-            from nearspace.store import schema  # version check and migrations, one transaction
+            from nearspace.store.sqlite import schema  # version check and migrations, one transaction
 
             schema.ensure(self.conn, list(filter(str.strip, _SCHEMA.split(";"))), where=f"store {self.path}")
         except sqlite3.DatabaseError as exc:
@@ -469,6 +466,19 @@ class CollectionData:
                 (self.cid, *chunk)))
         return out
 
+    def id_map(self, rows: Sequence[int]) -> dict[int, str]:
+        """doc_row -> id for those ``rows`` that are stored (search hits leave the store by id)."""
+        out: dict[int, str] = {}
+        for chunk in _chunks(list(rows), 500):
+            out.update(self.conn.execute(
+                f"SELECT doc_row, doc_id FROM docs WHERE doc_row IN ({','.join('?' * len(chunk))})", chunk))
+        return out
+
+    def ids_for_rows(self, rows: Sequence[int]) -> list[str]:
+        """The ids of ``rows`` in their order (rows no longer stored left out)."""
+        found = self.id_map(rows)
+        return [found[r] for r in rows if r in found]
+
     def row_ids(self) -> dict[int, str]:
         """doc_row -> id for the whole collection (evaluation maps rows to ids in bulk)."""
         return dict(self.conn.execute("SELECT doc_row, doc_id FROM docs WHERE collection_id = ?", (self.cid,)))
@@ -625,7 +635,7 @@ class CollectionData:
         with self.db.transaction() as conn:
             existing = self._existing([d.id for d in docs])
             if encoded is not None:
-                missing = _needing_vectors(docs, existing, encoded)
+                missing = needing_vectors(docs, {i: row[1] for i, row in existing.items()}, encoded)
                 if missing:
                     raise NeedVectors(missing)
             if not replace:
@@ -800,28 +810,6 @@ class CollectionData:
         entries = self._metadata_entries(row, metadata)
         if entries:
             self.conn.executemany("INSERT INTO meta_index(doc, collection_id, key, num, str) VALUES (?, ?, ?, ?, ?)", entries)
-
-
-class NeedVectors(Exception):
-    """Raised inside :meth:`CollectionData.write` (which then rolls back): the documents at
-    ``positions`` need vectors the caller did not encode."""
-
-    def __init__(self, positions: list[int]) -> None:
-        super().__init__(f"{len(positions)} document(s) changed since their hashes were read")
-        self.positions = positions
-
-
-def _needing_vectors(docs: Sequence[Document], existing: dict, encoded: Sequence[bool]) -> list[int]:
-    """Positions of documents whose content differs from what is stored (as of this
-    transaction) but that carry no real vector; a repeated id is judged by its last copy."""
-    seen: dict[str, str] = {doc_id: row[1] for doc_id, row in existing.items()}
-    missing = []
-    for i, doc in enumerate(docs):
-        digest = content_hash(doc.title, doc.text)
-        if seen.get(doc.id) != digest and not encoded[i]:
-            missing.append(i)
-        seen[doc.id] = digest
-    return missing
 
 
 def _token(conn: sqlite3.Connection) -> int:

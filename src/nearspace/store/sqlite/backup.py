@@ -26,14 +26,14 @@ from nearspace.errors import InputError, StoreError, translate
 
 
 def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
-    from nearspace.store.connection import connect
+    from nearspace.store.sqlite.connection import connect
 
     target = f"file:{path}?mode=ro" if readonly else str(path)
     return connect(target, uri=readonly, isolation_level=None, timeout=60.0, check_same_thread=False)
 
 
 def _summary(conn: sqlite3.Connection) -> dict[str, Any]:
-    from nearspace.store.schema import stored_version
+    from nearspace.store.sqlite.schema import stored_version
 
     version = stored_version(conn)
     if version == -1 or version == 0:
@@ -109,7 +109,7 @@ def restore(backup_path: str | Path, store: str | Path, *, overwrite: bool = Fal
     source = _connect(backup_path, readonly=True)
     try:
         summary = _summary(source)
-        from nearspace.store.schema import CURRENT_VERSION
+        from nearspace.store.sqlite.schema import CURRENT_VERSION
 
         if summary["schema_version"] > CURRENT_VERSION:
             from nearspace.errors import StoreTooNew

@@ -37,7 +37,8 @@ import numpy as np
 
 from nearspace.errors import InputError
 from nearspace.index.base import IndexFileError, crc32_file, header_extra, read_header
-from nearspace.store.database import CollectionData
+from nearspace.store.sqlite.database import CollectionData
+from nearspace.store.sqlite.derived import VECTOR_DIR, DerivedIndex, derived_files, remove_stale_temporaries  # noqa: F401
 
 #: below this many vectors exact search is fast enough (and exact)
 EXACT_THRESHOLD = 20_000
@@ -70,12 +71,12 @@ class _Stale(Exception):
     """A saved file SQLite does not vouch for (the message says why)."""
 
 
-class VectorIndex:
+class VectorIndex(DerivedIndex):
     """Nearest-neighbour search over one collection's vectors (cosine on unit vectors)."""
 
     def __init__(self, data: CollectionData, ann_dir: Path, *, exact_threshold: int = EXACT_THRESHOLD,
                  ef_search: int | None = HNSW_EF_SEARCH, show_progress: bool = False, kind: str | None = None) -> None:
-        self.data = data
+        super().__init__(data)
         self.ann_dir = Path(ann_dir)
         self.prefix = self.ann_dir / data.name  # the ANN backend: <name>.json, <name>.hnsw, ...
         self.ann_path = self.ann_dir / f"{data.name}.hnsw"
@@ -88,8 +89,6 @@ class VectorIndex:
         self.flat_seq = -1  # the change the saved vector file covered when loaded (-1: built here)
         self.ann = None  # a nearspace.index backend, or None when the flat file is searched exactly
         self.ann_seq = -1
-        self.covered_seq = -1
-        self.covered_token: int | None = None  # token of change covered_seq (None: no change yet)
         self._matrix_cache: tuple | None = None
         self._seen: tuple | None = None  # (data_version, total_changes) at the last refresh
         # one Collection may be searched from several threads: refresh and graph walks
@@ -167,21 +166,16 @@ class VectorIndex:
 
     def _refresh(self) -> None:
         with self.data.db.snapshot():
-            last, token = self.data.last_change()
-            if self.flat is not None and last == self.covered_seq and token == self.covered_token:
+            plan, last, token = self.catch_up_plan(built=self.flat is not None)
+            if plan == "current":
                 return
-            # the change we caught up with must still be SQLite's, with the same token: a backup
-            # restored under a live process (or lost commits) reuses sequence numbers, never tokens
-            same_history = (self.flat is not None and self.covered_seq >= 0 and last >= self.covered_seq
-                            and self.data.change_token(self.covered_seq) == self.covered_token
-                            and self.data.first_seq() <= self.covered_seq + 1)
-            if same_history:
-                self._apply(self.data.changes_since(self.covered_seq))
+            if plan == "apply":
+                self._apply(*self.changes())
             else:
                 self.ann = None  # it followed the old history: reload (checked) or rebuild
-                self.covered_seq, self.covered_token = last, token
+                self.covered(last, token)
                 self._open_flat(last)
-            self.covered_seq, self.covered_token = last, token
+            self.covered(last, token)
             self._sync_ann()
 
     def _wanted(self) -> str:
@@ -193,11 +187,10 @@ class VectorIndex:
             return "hnsw" if len(self.flat) >= self.exact_threshold else "exact"
         return kind
 
-    def _apply(self, changes: list[tuple[int, int, str]]) -> None:
-        deleted = {doc for _, doc, op in changes if op == "del"}
-        added = sorted({doc for _, doc, op in changes if op == "add"} - deleted)
-        if deleted:
-            gone = np.fromiter(deleted, dtype=np.int64)
+    def _apply(self, touched: np.ndarray, added: list[int]) -> None:
+        """Rows ``touched`` since the covered change leave; the live ``added`` ones come back."""
+        gone = touched[~np.isin(touched, added)] if len(added) else touched
+        if len(gone):
             self.flat.remove(gone)
             if self.ann is not None:
                 self.ann.remove(gone)
@@ -219,7 +212,7 @@ class VectorIndex:
                     seq = self._check_header(header, "exact")
                     flat = ExactBackend.load(self.vec_prefix, header)
                 self.flat, self.flat_seq = flat, seq
-                self._apply(self.data.changes_since(seq))
+                self._apply(*self.changes(since=seq))  # from the saved file's change
                 if len(flat) != self.data.count():
                     raise _Stale(f"holds {len(flat)} vectors after catching up, SQLite {self.data.count()}")
                 return
@@ -238,13 +231,12 @@ class VectorIndex:
             self._save_flat(quiet=True)
 
     def _save_flat(self, *, quiet: bool = False) -> None:
-        token = self.data.change_token(self.covered_seq) if self.covered_seq > 0 else 0
-        extra = {"collection_id": self.data.cid, "seq": self.covered_seq, "token": token}
+        extra = self.proof()
         try:
             from nearspace.index.exact import ExactBackend
 
             with _file_lock(self._lock_path(), shared=False):
-                _remove_stale_temporaries(self.ann_path)
+                remove_stale_temporaries(self.ann_path)
                 header = self.flat.save(self.vec_prefix, extra=extra)
                 # from now on read through the memory map: the vectors leave this process's heap
                 self.flat = ExactBackend.load(self.vec_prefix, header)
@@ -307,11 +299,10 @@ class VectorIndex:
                 seq = self._check_header(header, kind)
                 backend = index.backend_class(kind).load(self.prefix, header)
             self._attach(backend)
-            changes = self.data.changes_since(seq)
-            deleted = {doc for _, doc, op in changes if op == "del"}
-            added = sorted({doc for _, doc, op in changes if op == "add"} - deleted)
-            if deleted:
-                backend.remove(np.fromiter(deleted, dtype=np.int64))
+            touched, added = self.changes(since=seq)
+            deleted = touched[~np.isin(touched, added)] if added else touched
+            if len(deleted):
+                backend.remove(deleted)
             if added:  # from the vector file, already caught up: no second read of SQLite
                 held = self.flat.slots_of(np.asarray(added, dtype=np.int64))
                 rows = self.flat.slot_rows[held]
@@ -360,20 +351,15 @@ class VectorIndex:
         covers = header_extra(header)
         if covers is None:
             raise _Stale("has a header that disagrees with itself")
-        if header.get("kind") != kind or header.get("dim") != self.data.dim \
-                or covers.get("collection_id") != self.data.cid:
-            raise _Stale("belongs to another collection, kind or dimension")
+        if header.get("kind") != kind or header.get("dim") != self.data.dim:
+            raise _Stale("belongs to another kind of index or dimension")
         try:
             seq = int(covers["seq"])
         except (KeyError, TypeError, ValueError):
             raise _Stale("names no change sequence") from None
-        if seq > self.covered_seq:
-            raise _Stale(f"claims change {seq}, but SQLite holds changes only up to {self.covered_seq}")
-        token = self.data.change_token(seq) if seq > 0 else 0
-        if token is None or token != covers.get("token"):
-            raise _Stale(f"covers a history SQLite does not hold (change {seq} differs: restored or lost commits)")
-        if self.data.first_seq() > seq + 1:
-            raise _Stale(f"covers change {seq}, but SQLite's change log starts later (pruned)")
+        problem = self.vouch(covers.get("collection_id"), seq, covers.get("token"))
+        if problem is not None:
+            raise _Stale(problem)
         return seq
 
     def _lock_path(self) -> Path:
@@ -400,12 +386,11 @@ class VectorIndex:
         assert self.ann is not None
         # read from SQLite before taking the file lock, never under it: a thread loading the graph
         # holds the store's connection while it waits for that lock (lock order: connection, file)
-        token = self.data.change_token(self.covered_seq) if self.covered_seq > 0 else 0
-        extra = {"collection_id": self.data.cid, "seq": self.covered_seq, "token": token}
+        extra = self.proof()
         # several processes may flush one collection: one saver at a time, each with its own
         # temporary names (two sharing one name moved each other's half-written files)
         with _file_lock(self._lock_path(), shared=False):
-            _remove_stale_temporaries(self.ann_path)
+            remove_stale_temporaries(self.ann_path)
             self.ann.save(self.prefix, extra=extra)
         self.ann_seq = self.covered_seq
         return True
@@ -471,28 +456,3 @@ def _file_lock(path: Path, *, shared: bool) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def _remove_stale_temporaries(ann_path: Path) -> None:
-    """Temporaries of a saver killed mid-save (called under the exclusive lock, so none is live)."""
-    stem = re.escape(ann_path.stem)
-    pattern = re.compile(rf"^{stem}\.({_PARTS})(\.\d+)*\.tmp$")
-    for folder in (ann_path.parent, ann_path.parent / VECTOR_DIR):
-        if folder.is_dir():
-            for path in folder.iterdir():
-                if pattern.match(path.name):
-                    path.unlink(missing_ok=True)
-
-
-#: the file names a collection's derived files may have after ``<name>.`` (backends' parts)
-_PARTS = r"json|hnsw|rows\.npy|vectors\.npy|codes\.npy|scales\.npy|floats\.npy|centre\.npy|flat\.[a-z.]+"
-#: the vector files live in their own folder: ``<name>.vectors.json`` would be the header of a
-#: collection named ``<name>.vectors``
-VECTOR_DIR = "vectors"
-
-
-def derived_files(ann_dir: Path, name: str) -> list[Path]:
-    """Every derived file of collection ``name`` (for drop_collection)."""
-    pattern = re.compile(rf"^{re.escape(name)}\.({_PARTS}|lock)$")
-    return [path for folder in (ann_dir, ann_dir / VECTOR_DIR) if folder.is_dir()
-            for path in folder.iterdir() if pattern.match(path.name)]

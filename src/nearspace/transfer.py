@@ -1,4 +1,4 @@
-"""Copy a collection between stores (SQLite <-> Milvus) with its vectors: no re-encoding.
+"""Copy a collection between stores (SQLite <-> Milvus, any two backends) with its vectors: no re-encoding.
 
 Batches go through the target's normal upsert path with the source's vectors, so a
 re-run after an interrupt skips every id already there with the same content hash and
@@ -30,41 +30,29 @@ class CopyReport:
 
 
 def source_batches(coll, batch_size: int = 500) -> Iterator[tuple[list[Document], np.ndarray]]:
-    """Documents and their stored vectors, batch by batch, from either kind of store."""
-    data = coll.data
-    if hasattr(data, "iterate"):  # Milvus
-        from nearspace.store.milvus import _document
-
-        for rows in data.iterate(["id", "title", "content", "meta", "vector"], batch_size=batch_size):
-            yield [_document(r) for r in rows], np.asarray([r["vector"] for r in rows], dtype=np.float32)
-        return
-    ids = list(data.ids())
-    for start in range(0, len(ids), batch_size):
-        chunk = ids[start:start + batch_size]
-        rows = data.rows_for_ids(chunk)
-        got_rows, matrix = data.vectors_for_rows(list(rows.values()))
-        position = {int(r): i for i, r in enumerate(got_rows)}
-        docs = [d for d in data.get(chunk) if d is not None]  # deleted meanwhile: skipped
-        yield docs, matrix[[position[rows[d.id]] for d in docs]]
+    """Documents and their stored vectors, batch by batch, through the backend's row iterator."""
+    for rows in coll.backend.rows(batch_size=batch_size):
+        yield [r.document for r in rows], np.stack([r.vector for r in rows]).astype(np.float32, copy=False)
 
 
 def open_target(store, name: str, encoder: str, dim: int):
     """The target collection, created with the source's encoder name and dimension (the
     encoder itself is never loaded: vectors are copied)."""
-    data = store.db.collection(name, encoder=encoder, dim=dim, create=True)
-    from nearspace.store.milvus import MilvusCollection, MilvusStore
+    from nearspace.api import Collection, check_encoder
 
-    if isinstance(store, MilvusStore):
-        return MilvusCollection(store, data, None)
-    from nearspace.api import Collection
-
+    backend = store.backend
+    if name in backend.collection_names():
+        data = backend.open_collection(name)
+        check_encoder(data, encoder, dim)
+    else:
+        data = backend.create_collection(name, encoder, dim)
     return Collection(store, data, None)
 
 
 def copy_collection(source_store, target_store, name: str, *, batch_size: int = 500,
                     on_batch: Callable[[int], None] | None = None) -> CopyReport:
     source = source_store.get_collection(name)
-    target = open_target(target_store, name, source.data.encoder, source.data.dim)
+    target = open_target(target_store, name, source.backend.encoder, source.backend.dim)
     report = CopyReport(name, source.count(), 0)
     for docs, vectors in source_batches(source, batch_size):
         if not docs:
@@ -76,13 +64,13 @@ def copy_collection(source_store, target_store, name: str, *, batch_size: int = 
             setattr(report, key, getattr(report, key) + counts[key])
         if on_batch is not None:
             on_batch(len(docs))
-    config = source.data.config()
-    if config and config != target.data.config():
-        target.data.set_config(**config)
+    config = source.backend.config()
+    if config and config != target.backend.config():
+        target.backend.set_config(**config)
     for artifact in ARTIFACT_NAMES:
-        got = source.data.get_artifact(artifact)
+        got = source.backend.get_artifact(artifact)
         if got is not None:
-            target.data.put_artifact(artifact, got[0], got[1])
+            target.backend.put_artifact(artifact, got[0], got[1])
     target.flush()
     report.target_count = target.count()
     if report.target_count != report.source_count:

@@ -40,7 +40,7 @@ def _v2_to_v3(conn: sqlite3.Connection) -> None:
 def _v3_to_v4(conn: sqlite3.Connection) -> None:
     """Version 4 drops the FTS5 keyword tables (``fts_<collection id>``). They were written on
     every write (37% of upsert time and 17% of the file on SciFact) and read by no search since
-    nearspace's own BM25 (``search/bm25.py``) became the keyword engine; that index is derived
+    nearspace's own BM25 (``store/sqlite/keywords.py``) became the keyword engine; that index is derived
     from ``docs`` and the change log, so nothing is lost."""
     names = [row[0] for row in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'fts_[0-9]*' "

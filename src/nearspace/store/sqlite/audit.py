@@ -22,7 +22,7 @@ from nearspace.store.filters import flatten_metadata, index_columns
 def audit(conn: sqlite3.Connection) -> list[str]:
     """Problems found in the store open on ``conn`` (empty when consistent)."""
     problems: list[str] = []
-    from nearspace.store.database import content_hash
+    from nearspace.store.sqlite.database import content_hash
 
     for cid, name in conn.execute("SELECT id, name FROM collections ORDER BY id").fetchall():
         docs = conn.execute("SELECT doc_row, doc_id, title, text, metadata, hash FROM docs "

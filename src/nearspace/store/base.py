@@ -74,6 +74,39 @@ def needing_vectors(docs: Sequence[Document], stored: dict[str, str], encoded: S
     return missing
 
 
+def check_batch(name: str, dim: int, docs: Sequence[Document], vectors: np.ndarray) -> np.ndarray:
+    """A write batch's vectors as C-contiguous float32, refused unless one finite row of ``dim``
+    per document (every backend's first check)."""
+    from nearspace.errors import InputError
+
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or vectors.shape[0] != len(docs):
+        raise InputError(f"expected {len(docs)} vectors, got an array of shape {vectors.shape}")
+    if vectors.shape[1] != dim:
+        raise InputError(f"vector dimension {vectors.shape[1]} does not match collection {name!r} dimension {dim}")
+    if not np.isfinite(vectors).all():
+        raise InputError("vectors contain NaN or infinite values")
+    return vectors
+
+
+def check_against_stored(name: str, docs: Sequence[Document], stored: dict[str, str],
+                         encoded: Sequence[bool] | np.ndarray | None, *, replace: bool) -> None:
+    """What a write must refuse once it sees the stored hashes (id -> hash, read inside the write):
+    placeholder vectors for changed documents (``NeedVectors``), and with ``replace=False`` ids
+    already stored."""
+    if encoded is not None:
+        missing = needing_vectors(docs, stored, encoded)
+        if missing:
+            raise NeedVectors(missing)
+    if not replace:
+        clash = [d.id for d in docs if d.id in stored]
+        if clash:
+            from nearspace.errors import InputError
+
+            raise InputError(f"{len(clash)} id(s) already stored in {name!r}, e.g. {clash[0]!r}; "
+                             "use upsert to replace them")
+
+
 @runtime_checkable
 class CollectionBackend(Protocol):
     """One collection in one engine. ``name``, ``encoder`` (the model name recorded with the

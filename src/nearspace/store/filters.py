@@ -106,34 +106,45 @@ MAX_FILTER_DEPTH = 16
 MAX_FILTER_TERMS = 200
 
 
-def compile_where(where: dict[str, Any], cid: int, _depth: int = 0) -> tuple[str, list[Any]]:
-    """Compile a filter to ``(sql, params)`` where sql selects the matching doc_rows."""
+def filter_terms(where: Any, _depth: int = 0) -> Iterator[tuple[str, Any]]:
+    """One level of a filter, structure checked, for every engine's compiler: ``("$and", subs)``
+    / ``("$or", subs)`` for a boolean over sub-filters, ``(key, {op: value, ...})`` for a field
+    (a bare value is ``{"$eq": value}``). Engine-specific value checks stay with each compiler."""
     if not isinstance(where, dict) or not where:
         raise InputError(f"a filter must be a non-empty object, got {_short(where)}")
     if _depth == 0:
         _check_size(where)
-    clauses: list[tuple[str, list[Any]]] = []
     for key, cond in where.items():
         if key in ("$and", "$or"):
             if not isinstance(cond, list) or not cond:
                 raise InputError(f"filter {key} needs a non-empty list of filters")
-            subs = [compile_where(sub, cid, _depth + 1) for sub in cond]
-            glue = " INTERSECT " if key == "$and" else " UNION "
-            clauses.append((glue.join(f"SELECT * FROM ({s})" for s, _ in subs),
-                            [p for _, ps in subs for p in ps]))
+            yield key, cond
         elif key.startswith("$"):
             raise InputError(f"unknown filter operator {key!r} at top level; use $and or $or")
         elif isinstance(cond, dict):
             if not cond:
                 raise InputError(f"filter {key!r}: empty condition")
-            ranged = {op: v for op, v in cond.items() if op in _COMPARE}
-            if len(ranged) > 1:  # one bounded index range, not an intersection of open-ended scans
-                clauses.append(_range(key, ranged, cid))
-            for op, value in cond.items():
-                if op not in ranged or len(ranged) == 1:
-                    clauses.append(_leaf(key, op, value, cid))
+            yield key, cond
         else:
-            clauses.append(_leaf(key, "$eq", cond, cid))
+            yield key, {"$eq": cond}
+
+
+def compile_where(where: dict[str, Any], cid: int, _depth: int = 0) -> tuple[str, list[Any]]:
+    """Compile a filter to ``(sql, params)`` where sql selects the matching doc_rows."""
+    clauses: list[tuple[str, list[Any]]] = []
+    for key, cond in filter_terms(where, _depth):
+        if key in ("$and", "$or"):
+            subs = [compile_where(sub, cid, _depth + 1) for sub in cond]
+            glue = " INTERSECT " if key == "$and" else " UNION "
+            clauses.append((glue.join(f"SELECT * FROM ({s})" for s, _ in subs),
+                            [p for _, ps in subs for p in ps]))
+            continue
+        ranged = {op: v for op, v in cond.items() if op in _COMPARE}
+        if len(ranged) > 1:  # one bounded index range, not an intersection of open-ended scans
+            clauses.append(_range(key, ranged, cid))
+        for op, value in cond.items():
+            if op not in ranged or len(ranged) == 1:
+                clauses.append(_leaf(key, op, value, cid))
     if len(clauses) == 1:
         return clauses[0]
     return (" INTERSECT ".join(f"SELECT * FROM ({s})" for s, _ in clauses),

@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import numpy as np
 
 from nearspace.errors import CollectionNotFound, InputError, StoreError
-from nearspace.store.base import FileRecord, Hit, NeedVectors, Selection, StoredRow, needing_vectors
+from nearspace.store.base import FileRecord, Hit, Selection, StoredRow, check_against_stored, check_batch
 from nearspace.store.milvus.client import (PREFIX, client_error, is_lite, like_prefix, lite_acquire,
                                            lite_release, milvus_name)
 from nearspace.store.milvus.filters import compile_filter, filter_fields
@@ -360,21 +360,9 @@ class MilvusCollection:
               also: Callable[[], None] | None = None) -> dict[str, int]:
         """Upsert a batch; the contract of ``CollectionData.write`` (Milvus writes are per
         request, not transactions: a batch interrupted half-way is completed by re-running)."""
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if vectors.ndim != 2 or vectors.shape != (len(docs), self.dim):
-            raise InputError(f"expected {len(docs)} vectors of dimension {self.dim}, got shape {vectors.shape}")
-        if not np.isfinite(vectors).all():
-            raise InputError("vectors contain NaN or infinite values")
+        vectors = check_batch(self.name, self.dim, docs, vectors)
         existing = self._fetch([d.id for d in docs], ["id", "hash", "meta"])
-        if encoded is not None:
-            missing = needing_vectors(docs, {i: r["hash"] for i, r in existing.items()}, encoded)
-            if missing:
-                raise NeedVectors(missing)
-        if not replace:
-            clash = [d.id for d in docs if d.id in existing]
-            if clash:
-                raise InputError(f"{len(clash)} id(s) already stored in {self.name!r}, e.g. {clash[0]!r}; "
-                                 "use upsert to replace them")
+        check_against_stored(self.name, docs, {i: r["hash"] for i, r in existing.items()}, encoded, replace=replace)
         counts = {"added": 0, "updated": 0, "metadata": 0, "unchanged": 0}
         rows: list[dict[str, Any]] = []
         keep_vector: list[int] = []

@@ -13,7 +13,7 @@ import math
 from typing import Any, Iterator
 
 from nearspace.errors import InputError
-from nearspace.store.filters import _COMPARE, _OPS, _check_size, _short, flatten_metadata
+from nearspace.store.filters import _COMPARE, _OPS, _short, filter_terms, flatten_metadata
 
 
 def _number(value: Any) -> Any:
@@ -59,32 +59,17 @@ def _key(key: str) -> str:
 
 def compile_filter(where: dict[str, Any], list_keys: set[str], _depth: int = 0) -> str:
     """A nearspace filter as a Milvus boolean expression (same matches as SQLite's compile_where)."""
-    if not isinstance(where, dict) or not where:
-        raise InputError(f"a filter must be a non-empty object, got {_short(where)}")
-    if _depth == 0:
-        _check_size(where)
     clauses = []
-    for key, cond in where.items():
+    for key, cond in filter_terms(where, _depth):
         if key in ("$and", "$or"):
-            if not isinstance(cond, list) or not cond:
-                raise InputError(f"filter {key} needs a non-empty list of filters")
             glue = " and " if key == "$and" else " or "
             clauses.append("(" + glue.join(compile_filter(sub, list_keys, _depth + 1) for sub in cond) + ")")
-        elif key.startswith("$"):
-            raise InputError(f"unknown filter operator {key!r} at top level; use $and or $or")
-        elif isinstance(cond, dict):
-            if not cond:
-                raise InputError(f"filter {key!r}: empty condition")
-            ranged = {op: v for op, v in cond.items() if op in _COMPARE}
-            if len(ranged) > 1:
-                kinds = {isinstance(v, str) for v in ranged.values()}
-                if len(kinds) > 1:
-                    raise InputError(f"filter {key!r}: range bounds must all be numbers or all be strings, "
-                                     f"got {_short(ranged)}")
-            for op, value in cond.items():
-                clauses.append(_leaf(key, op, value, list_keys))
-        else:
-            clauses.append(_leaf(key, "$eq", cond, list_keys))
+            continue
+        ranged = {op: v for op, v in cond.items() if op in _COMPARE}
+        if len(ranged) > 1 and len({isinstance(v, str) for v in ranged.values()}) > 1:
+            raise InputError(f"filter {key!r}: range bounds must all be numbers or all be strings, "
+                             f"got {_short(ranged)}")
+        clauses.extend(_leaf(key, op, value, list_keys) for op, value in cond.items())
     return clauses[0] if len(clauses) == 1 else "(" + " and ".join(clauses) + ")"
 
 

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from nearspace.errors import CollectionNotFound, EncoderMismatch, InputError, StoreError
-from nearspace.store.base import NeedVectors, needing_vectors
+from nearspace.store.base import check_against_stored, check_batch
 from nearspace.store.filters import compile_where, flatten_metadata, index_columns
 from nearspace.types import Document, content_hash
 
@@ -623,26 +623,12 @@ class CollectionData:
         Returns counts: ``added``, ``updated`` (content changed, new vector),
         ``metadata`` (only metadata changed), ``unchanged``.
         """
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if vectors.ndim != 2 or vectors.shape[0] != len(docs):
-            raise InputError(f"expected {len(docs)} vectors, got an array of shape {vectors.shape}")
-        if vectors.shape[1] != self.dim:
-            raise InputError(f"vector dimension {vectors.shape[1]} does not match collection "
-                             f"{self.name!r} dimension {self.dim}")
-        if not np.isfinite(vectors).all():
-            raise InputError("vectors contain NaN or infinite values")
+        vectors = check_batch(self.name, self.dim, docs, vectors)
         counts = {"added": 0, "updated": 0, "metadata": 0, "unchanged": 0}
         with self.db.transaction() as conn:
             existing = self._existing([d.id for d in docs])
-            if encoded is not None:
-                missing = needing_vectors(docs, {i: row[1] for i, row in existing.items()}, encoded)
-                if missing:
-                    raise NeedVectors(missing)
-            if not replace:
-                clash = [d.id for d in docs if d.id in existing]
-                if clash:
-                    raise InputError(f"{len(clash)} id(s) already stored in {self.name!r}, e.g. {clash[0]!r}; "
-                                     "use upsert to replace them")
+            check_against_stored(self.name, docs, {i: row[1] for i, row in existing.items()}, encoded,
+                                 replace=replace)
             # metadata entries and change rows of inserted documents are written by one executemany
             # each, flushed before anything that deletes or rewrites (so the change log keeps the
             # exact order of the one-statement-per-row version)

@@ -400,7 +400,9 @@ def test_concurrent_clients_lose_nothing(server):
 # -- graceful shutdown ---------------------------------------------------------------------------------------
 def test_sigterm_finishes_the_write_in_flight(tmp_path, example_docs):
     served = start_server(tmp_path / "store.db", "--max-batch", "256")
-    docs = [{"id": d["id"], "text": d["text"], "title": d["title"]} for d in example_docs]  # ~4 s to encode here
+    # 240 window-length documents: seconds of encoding even on a fast CPU, so SIGTERM lands mid-write
+    docs = [{"id": f"{d['id']}-{n}", "text": " ".join([d["text"]] * 4), "title": d["title"]}
+            for n in range(4) for d in example_docs]
     outcome: dict = {}
 
     def write() -> None:
@@ -410,7 +412,7 @@ def test_sigterm_finishes_the_write_in_flight(tmp_path, example_docs):
     try:
         writer = threading.Thread(target=write)
         writer.start()
-        time.sleep(1.0)
+        time.sleep(0.5)
         signalled = time.monotonic()
         code = served.stop(timeout=120)
         writer.join(120)

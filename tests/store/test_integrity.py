@@ -357,14 +357,14 @@ def test_save_and_load_in_two_threads_of_one_store_do_not_deadlock(tmp_path, mon
     first.upsert(ids=["late"], texts=["late arrival"])
     second = store.collection("c")
     saving = threading.Event()
-    original = vectors._remove_stale_temporaries
+    original = vectors.remove_stale_temporaries
 
     def slow_start_of_save(path):  # runs under the exclusive file lock
         saving.set()
         threading.Event().wait(0.5)  # the loader takes the connection and waits for the file lock
         original(path)
 
-    monkeypatch.setattr(vectors, "_remove_stale_temporaries", slow_start_of_save)
+    monkeypatch.setattr(vectors, "remove_stale_temporaries", slow_start_of_save)
     results: list = []
     saver = threading.Thread(target=lambda: results.append(first.flush()), daemon=True)
     loader = threading.Thread(target=lambda: (saving.wait(10), results.append(

@@ -233,6 +233,8 @@ def load_encoder(name: str = DEFAULT_ENCODER, *, precision: str = "auto",
     canonical = canonical_name(name)
     if canonical in (DEFAULT_ENCODER, INT8_ENCODER):
         return _bundled(canonical, precision=precision, device=device, backend=backend)
+    if name.startswith("openai:"):
+        return endpoint_from_name(name)
     spec = spec_for_name(name)
     return encoder_from_spec(spec, precision=precision, device=device)
 
@@ -268,6 +270,31 @@ def _sentence_transformers(spec: EncoderSpec, *, precision: str = "auto", device
                            max_seq_length=spec.max_seq_length)
 
 
+#: what an 'openai' spec's options may set (the key itself never: only the variable holding it)
+ENDPOINT_OPTIONS = ("base_url", "key_env", "batch_size", "max_batch_tokens", "timeout", "retries", "concurrency")
+
+
+def _endpoint(spec: EncoderSpec, *, precision: str = "auto", device: str | None = None) -> Encoder:
+    from nearspace.encoders.endpoint import EndpointEncoder
+
+    unknown = sorted(set(spec.options) - set(ENDPOINT_OPTIONS))
+    if unknown:
+        raise InputError(f"encoder kind 'openai': unknown option(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(ENDPOINT_OPTIONS)}")
+    return EndpointEncoder(spec.name, dim=spec.dim, query_prompt=spec.query_prompt,
+                           document_prompt=spec.document_prompt, max_seq_length=spec.max_seq_length,
+                           **dict(spec.options))
+
+
+def endpoint_from_name(name: str) -> Encoder:
+    """``openai:MODEL`` (base URL from the environment) or ``openai:MODEL@URL``: the endpoint is
+    asked once for its dimension."""
+    from nearspace.encoders.endpoint import EndpointEncoder
+
+    model, _, url = name[len("openai:"):].partition("@")
+    return EndpointEncoder(model, base_url=url or None)
+
+
 def _sparse(spec: EncoderSpec, *, precision: str = "auto", device: str | None = None) -> Encoder:
     from nearspace.encoders.sparse import OneHotEncoder, TfidfEncoder
 
@@ -279,6 +306,6 @@ def _no_model(spec: EncoderSpec, *, precision: str = "auto", device: str | None 
                      "nothing to encode text with; pass vectors= to upsert, and search(vector=...)")
 
 
-for _kind, _make in (("minilm", _minilm), ("sentence-transformers", _sentence_transformers),
+for _kind, _make in (("minilm", _minilm), ("sentence-transformers", _sentence_transformers), ("openai", _endpoint),
                      ("onehot", _sparse), ("tfidf", _sparse), ("none", _no_model)):
     register_encoder(_kind, _make)

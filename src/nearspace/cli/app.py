@@ -56,10 +56,10 @@ def _stdout():
     return Console()
 
 
-def _open(store: Path, precision: str = "auto"):
+def _open(store: Path, precision: str = "auto", model: Optional[str] = None):
     from nearspace.api import open_store
 
-    return open_store(store, precision=precision)
+    return open_store(store, precision=precision, encoder=model)
 
 
 def _is_uri(store: Path) -> bool:
@@ -93,6 +93,11 @@ def index(ctx: typer.Context, paths: List[Path] = typer.Argument(
           chunk_records: bool = typer.Option(True, "--chunk-records/--no-chunk-records",
                                              help="Split .jsonl records longer than the model's window into chunks "
                                                   "(<id>#0, <id>#1, ...) like files; off: refuse such records."),
+          model: Optional[str] = typer.Option(None, "--model", envvar="NEARSPACE_MODEL",
+                                              help="Embedding model of a new collection (an existing one keeps "
+                                                   "its own and refuses another): all-MiniLM-L6-v2 (default), "
+                                                   "st:FOLDER_OR_NAME, onnx:FOLDER, openai:MODEL[@URL], or a "
+                                                   "plugin's name. See `nearspace models`."),
           ray: bool = typer.Option(False, "--ray", help="Encode on a Ray cluster (extra 'ray'); .jsonl/.txt/.md inputs."),
           ray_address: Optional[str] = typer.Option(None, "--ray-address", envvar="RAY_ADDRESS",
                                                     help="Ray cluster address (default: a local cluster).")) -> None:
@@ -126,7 +131,7 @@ def index(ctx: typer.Context, paths: List[Path] = typer.Argument(
     if not records and not files:
         return
     started = time.perf_counter()
-    with _open(store, precision) as opened:
+    with _open(store, precision, model) as opened:
         target = opened.collection(collection)
         summary = target.index(records + files, chunk_tokens=chunk_tokens, overlap_tokens=overlap,
                                chunk_records=chunk_records, max_bytes=max_mb * 1024 * 1024, text_column=text_column,
@@ -228,6 +233,40 @@ def _index_vector_file(opened, collection: str, path: Path, ids_file: Optional[P
                     f"{counts['metadata']} metadata-only, {counts['unchanged']} unchanged "
                     f"(your own {items.dim}-d vectors, in {time.perf_counter() - started:.1f}s; "
                     f"{total} in collection)", highlight=False)
+
+
+@app.command()
+def models(ctx: typer.Context, store: Optional[Path] = StoreOpt,
+           as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """The model kinds available here, and the model each collection of the store was built with."""
+    from nearspace.encoders import DEFAULT_ENCODER
+    from nearspace.encoders.registry import MODEL_PREFIXES, encoder_kinds
+
+    store, _ = _where(ctx, store, None)
+    collections = []
+    if _is_uri(store) or store.exists():
+        with _open(store) as opened:
+            for name in opened.list_collections():
+                spec = opened.get_collection(name).spec
+                collections.append({"collection": name, **spec.to_dict()})
+    payload = {"default": DEFAULT_ENCODER, "kinds": encoder_kinds(), "model_strings": list(MODEL_PREFIXES),
+               "collections": collections}
+    if as_json:
+        typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+        return
+    from rich.table import Table
+
+    out = _stdout()
+    out.print(f"default model: [bold]{DEFAULT_ENCODER}[/]; kinds here: {', '.join(payload['kinds'])}; "
+              f"model strings: {', '.join(p + '...' for p in MODEL_PREFIXES)}", highlight=False)
+    table = Table(title=f"collections in {store}")
+    for column in ("collection", "kind", "model", "dim", "query prompt", "document prompt", "where"):
+        table.add_column(column)
+    for c in collections:
+        options = c.get("options", {})
+        table.add_row(c["collection"], c["kind"], c["name"], str(c["dim"]), repr(c.get("query_prompt", "")),
+                      repr(c.get("document_prompt", "")), str(options.get("model") or options.get("base_url") or ""))
+    out.print(table)
 
 
 @app.command()

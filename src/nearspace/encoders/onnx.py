@@ -403,3 +403,55 @@ class OnnxEncoder(BaseEncoder):
 
     def __repr__(self) -> str:
         return f"OnnxEncoder(name={self.name!r}, dim={self.dim}, threads={self.threads}, graph={self.graph_path.name!r})"
+
+
+class OnnxFolderEncoder(OnnxEncoder):
+    """Any transformer exported to ONNX, from a folder (kind ``onnx``, model string ``onnx:FOLDER``).
+
+    The folder holds ``model.onnx`` (or ``onnx/model.onnx``) whose first output is the last hidden
+    state, ``tokenizer.json``, and optionally the sentence-transformers files beside them:
+    ``1_Pooling/config.json`` (mean, CLS or max pooling; mean when absent),
+    ``sentence_bert_config.json`` (the window) and ``config_sentence_transformers.json`` (the
+    query and document prompts). Queries never import torch.
+    """
+
+    kind = "onnx"
+
+    def __init__(self, folder: str | Path, *, name: str | None = None, threads: int | None = None) -> None:
+        root = Path(folder).expanduser().resolve()
+        graph = next((p for p in (root / "model.onnx", root / "onnx" / "model.onnx") if p.exists()), None)
+        if graph is None or not (root / "tokenizer.json").exists():
+            raise EncoderUnavailable(f"{root} is not an ONNX model folder: it needs model.onnx (or onnx/model.onnx) "
+                                     "and tokenizer.json")
+        pooling = {}
+        if (root / "1_Pooling" / "config.json").exists():
+            pooling = json.loads((root / "1_Pooling" / "config.json").read_text())
+        if pooling.get("pooling_mode_cls_token"):
+            self.pooling = "cls"
+        elif pooling.get("pooling_mode_max_tokens"):
+            self.pooling = "max"
+        elif pooling and not pooling.get("pooling_mode_mean_tokens", True):
+            raise EncoderUnavailable(f"{root}: pooling {pooling} is not supported (mean, CLS or max)")
+        else:
+            self.pooling = "mean"
+        super().__init__(root, name=name or root.name, graph_path=graph, threads=threads)
+        self.kind, self.options = "onnx", {"model": str(root)}
+        st_config = root / "config_sentence_transformers.json"
+        prompts = json.loads(st_config.read_text()).get("prompts", {}) if st_config.exists() else {}
+        self.query_prompt = prompts.get("query", "")
+        self.document_prompt = next((prompts[k] for k in ("document", "passage", "corpus", "doc") if k in prompts), "")
+
+    def _forward(self, batch: list[str]) -> np.ndarray:
+        if self.pooling == "mean":
+            return super()._forward(batch)
+        ids, mask = self.tokenizer.batch(batch)
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._input_names:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        hidden = self._session.run(None, feeds)[0]
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        return np.where(mask[..., None] > 0, hidden, -np.inf).max(axis=1)
+
+    def __repr__(self) -> str:
+        return f"OnnxFolderEncoder(name={self.name!r}, dim={self.dim}, pooling={self.pooling!r})"

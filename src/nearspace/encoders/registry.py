@@ -233,8 +233,9 @@ def load_encoder(name: str = DEFAULT_ENCODER, *, precision: str = "auto",
     canonical = canonical_name(name)
     if canonical in (DEFAULT_ENCODER, INT8_ENCODER):
         return _bundled(canonical, precision=precision, device=device, backend=backend)
-    if name.startswith("openai:"):
-        return endpoint_from_name(name)
+    model = model_from_string(name, precision=precision, device=device)
+    if model is not None:
+        return model
     spec = spec_for_name(name)
     return encoder_from_spec(spec, precision=precision, device=device)
 
@@ -258,16 +259,31 @@ def _minilm(spec: EncoderSpec, *, precision: str = "auto", device: str | None = 
     return _bundled(canonical_name(spec.name), precision=precision, device=device)
 
 
-def _sentence_transformers(spec: EncoderSpec, *, precision: str = "auto", device: str | None = None) -> Encoder:
+def _sentence_transformers(spec: EncoderSpec, *, precision: str = "auto", device: str | None = None,
+                           check_dim: bool = True) -> Encoder:
     model = spec.options.get("model")
     if not isinstance(model, str) or not model:
-        raise InputError("encoder kind 'sentence-transformers' needs options={'model': PATH} (a saved model folder)")
+        raise InputError("encoder kind 'sentence-transformers' needs options={'model': FOLDER_OR_NAME}")
     from nearspace.encoders.sentence import SentenceEncoder
 
     if precision not in ("auto", "bf16", "fp32"):
         precision = "auto"
-    return SentenceEncoder(model, name=spec.name, precision=precision, device=device,  # type: ignore[arg-type]
-                           max_seq_length=spec.max_seq_length)
+    encoder = SentenceEncoder(model, name=spec.name, precision=precision, device=device,  # type: ignore[arg-type]
+                              max_seq_length=spec.max_seq_length)
+    if check_dim and encoder.dim != spec.dim:
+        from nearspace.errors import EncoderMismatch
+
+        raise EncoderMismatch(f"model {model!r} now gives {encoder.dim}-dimensional vectors; its spec says {spec.dim}")
+    return encoder
+
+
+def _onnx_folder(spec: EncoderSpec, *, precision: str = "auto", device: str | None = None) -> Encoder:
+    from nearspace.encoders.onnx import OnnxFolderEncoder
+
+    folder = spec.options.get("model")
+    if not isinstance(folder, str) or not folder:
+        raise InputError("encoder kind 'onnx' needs options={'model': FOLDER}")
+    return OnnxFolderEncoder(folder, name=spec.name)
 
 
 #: what an 'openai' spec's options may set (the key itself never: only the variable holding it)
@@ -284,6 +300,36 @@ def _endpoint(spec: EncoderSpec, *, precision: str = "auto", device: str | None 
     return EndpointEncoder(spec.name, dim=spec.dim, query_prompt=spec.query_prompt,
                            document_prompt=spec.document_prompt, max_seq_length=spec.max_seq_length,
                            **dict(spec.options))
+
+
+#: model-string prefixes: one string names a model everywhere (API, CLI --model, server, config)
+MODEL_PREFIXES = ("openai:", "st:", "sentence-transformers:", "onnx:")
+
+
+def model_from_string(name: str, *, precision: str = "auto", device: str | None = None) -> Encoder | None:
+    """The encoder a model string names, or None for the names :func:`spec_for_name` knows.
+
+    ``openai:MODEL[@URL]`` an OpenAI-compatible endpoint; ``st:NAME_OR_FOLDER`` (or
+    ``sentence-transformers:``) a sentence-transformers model, by a local folder or a Hugging Face
+    name already in the local cache; ``onnx:FOLDER`` a folder with ``model.onnx`` and
+    ``tokenizer.json`` (pooling from ``1_Pooling/config.json``); a bare existing folder is ``st:``.
+    """
+    if name.startswith("openai:"):
+        return endpoint_from_name(name)
+    for prefix in ("st:", "sentence-transformers:"):
+        if name.startswith(prefix):
+            return _sentence_transformers(EncoderSpec(kind="sentence-transformers", name=name[len(prefix):], dim=1,
+                                                      options={"model": name[len(prefix):]}),
+                                          precision=precision, device=device, check_dim=False)
+    if name.startswith("onnx:"):
+        from nearspace.encoders.onnx import OnnxFolderEncoder
+
+        return OnnxFolderEncoder(name[len("onnx:"):])
+    from pathlib import Path
+
+    if ("/" in name or name.startswith((".", "~"))) and Path(name).expanduser().is_dir():
+        return model_from_string("st:" + name, precision=precision, device=device)
+    return None
 
 
 def endpoint_from_name(name: str) -> Encoder:
@@ -307,5 +353,6 @@ def _no_model(spec: EncoderSpec, *, precision: str = "auto", device: str | None 
 
 
 for _kind, _make in (("minilm", _minilm), ("sentence-transformers", _sentence_transformers), ("openai", _endpoint),
+                     ("onnx", _onnx_folder),
                      ("onehot", _sparse), ("tfidf", _sparse), ("none", _no_model)):
     register_encoder(_kind, _make)

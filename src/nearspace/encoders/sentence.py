@@ -47,6 +47,17 @@ def resolve_precision(precision: Precision, device: str) -> str:
     return "bf16" if device == "cpu" and has_native_bf16() else "fp32"
 
 
+def _in_hf_cache(name: str) -> bool:
+    """Whether a Hugging Face model name has a snapshot in the local cache."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        snapshot_download(name, local_files_only=True)
+        return True
+    except Exception:  # noqa: BLE001 - not cached, bad name, no hub library: all mean "not here"
+        return False
+
+
 class SentenceEncoder(BaseEncoder):
     """A sentence-transformers model behind the nearspace ``Encoder`` protocol.
 
@@ -61,9 +72,17 @@ class SentenceEncoder(BaseEncoder):
     def __init__(self, model_path: str | Path | None = None, *, name: str = MINILM_NAME,
                  precision: Precision = "auto", device: str | None = None,
                  max_seq_length: int | None = None) -> None:
-        path = Path(model_path) if model_path is not None else bundled_model_path()
+        path = Path(model_path).expanduser() if model_path is not None else bundled_model_path()
         if model_path is not None:
-            self.kind, self.options = "sentence-transformers", {"model": str(path)}
+            # a folder is recorded by its absolute path (the collection reopens from any directory);
+            # a Hugging Face name as given (it loads from the local cache)
+            where = str(path.resolve()) if path.is_dir() else str(model_path)
+            self.kind, self.options = "sentence-transformers", {"model": where}
+            if not path.is_dir() and not _in_hf_cache(str(model_path)):
+                raise EncoderUnavailable(
+                    f"model {str(model_path)!r} is not a local folder, and it is not in the local Hugging Face "
+                    "cache (this machine loads models offline): download it where there is internet, e.g. "
+                    f"`hf download {model_path} --local-dir DIR`, copy DIR here and use st:DIR")
         else:
             self.kind, self.options = "minilm", {}
         previous = os.environ.get("HF_HUB_OFFLINE")
@@ -89,6 +108,11 @@ class SentenceEncoder(BaseEncoder):
                 os.environ["HF_HUB_OFFLINE"] = previous
         if max_seq_length is not None:
             self.model.max_seq_length = max_seq_length
+        # prompts the model was trained with (config_sentence_transformers.json): e5's "query: " /
+        # "passage: ", bge's query instruction; a spec's own prompts override these (as_encoder)
+        prompts = dict(getattr(self.model, "prompts", None) or {})
+        self.query_prompt = prompts.get("query", "")
+        self.document_prompt = next((prompts[k] for k in ("document", "passage", "corpus", "doc") if k in prompts), "")
         self.precision = resolve_precision(precision, self.device)
         self.name = name
         get_dim = getattr(self.model, "get_embedding_dimension", None) or \
@@ -121,8 +145,10 @@ class SentenceEncoder(BaseEncoder):
 
         def forward(batch: list[str]) -> np.ndarray:
             with torch.inference_mode(), autocast:
+                # prompt="": the caller's encode_queries/encode_documents already prefixed the
+                # prompt; the model's default_prompt_name must not add a second one
                 emb = self.model.encode(batch, batch_size=len(batch), convert_to_tensor=True,
-                                        show_progress_bar=False)
+                                        show_progress_bar=False, prompt="")
             return emb.float().cpu().numpy()
 
         return encode_longest_first(texts, forward, batch_size=batch_size, show_progress=show_progress,

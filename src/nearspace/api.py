@@ -435,7 +435,7 @@ class Collection:
     def search(self, query: str | None = None, k: int = 10, mode: str = "hybrid", where: dict[str, Any] | None = None,
                weights: Mapping[str, float] | None = None, diversity: float | None = None,
                fusion: Mapping[str, Any] | str | None = None, use_adapter: bool = True, *,
-               vector: Any = None) -> list[SearchResult]:
+               vector: Any = None, rerank: Any = None, rerank_k: int | None = None) -> list[SearchResult]:
         """Search by meaning (``dense``), by words (``keyword``, BM25) or both (``hybrid``).
 
         Hybrid fuses the two rankings with reciprocal rank fusion (k=60) unless the
@@ -444,7 +444,10 @@ class Collection:
         ``weights`` alone tilts whichever method is in force. ``where`` is a metadata filter,
         e.g. ``{"topic": "ml", "year": {"$gte": 2020}}``. ``diversity`` (0..1) re-ranks with
         maximal marginal relevance. A trained query adapter (``nearspace adapt``) is applied
-        unless ``use_adapter=False``. Each result carries ``ranks`` per mode.
+        unless ``use_adapter=False``. ``rerank`` (``ce:FOLDER``, ``rerank:MODEL@URL`` or a reranker
+        object) rescores the top ``rerank_k`` (default max(k, 50)) first-stage candidates; the
+        results then carry the reranker's score, and ``ranks``/``scores`` keep every stage's.
+        Each result carries ``ranks`` per mode.
         """
         from nearspace.search.engine import search
 
@@ -452,6 +455,8 @@ class Collection:
         if vector is not None:  # search by a vector you have: dense only, same result type
             if query is not None:
                 raise InputError("pass either a query or a vector, not both")
+            if rerank is not None:
+                raise InputError("a reranker reads the query text: search by a query to rerank, not by a vector")
             qvec = unit_vectors(np.asarray(vector, dtype=np.float64).reshape(1, -1), 1, self.backend.dim,
                                 where=f"the query vector of {self.name!r}")[0]
             return search(self.backend, lambda _text: qvec, "<vector>", k=k, mode="dense",
@@ -465,7 +470,7 @@ class Collection:
         chosen = _fusion_spec(fusion) if fusion is not None else dict(self.backend.config().get("fusion") or {})
         embed = self._embed_query if use_adapter else self._embed_query_plain
         found = search(self.backend, embed, query, k=k, mode=mode, where=where,
-                       weights=weights, fusion=chosen, diversity=diversity)
+                       weights=weights, fusion=chosen, diversity=diversity, rerank=rerank, rerank_k=rerank_k)
         if self.vectors_only and not found and not self.has_words():
             raise InputError(f"collection {self.name!r} holds your own vectors without text: there is nothing to "
                              "search by keyword; search it with vector=...")
@@ -476,7 +481,7 @@ class Collection:
         return self.backend.has_words()
 
     def ask(self, question: str, *, k: int = 5, budget: int = 1000, where: dict[str, Any] | None = None,
-            generate: bool = False):
+            generate: bool = False, rerank: Any = None, rerank_k: int | None = None):
         """Context for a language model: passages with citations plus an extractive answer.
 
         See ``nearspace.rag.ask``; ``generate=True`` also asks the chat endpoint named by
@@ -484,7 +489,8 @@ class Collection:
         """
         from nearspace.rag.ask import ask
 
-        return ask(self, question, k=k, budget=budget, where=where, generate=generate)
+        return ask(self, question, k=k, budget=budget, where=where, generate=generate, rerank=rerank,
+                   rerank_k=rerank_k)
 
     def embed_queries(self, queries: Sequence[str], *, use_adapter: bool = True) -> np.ndarray:
         """Query vectors as search uses them (adapter applied when one is stored)."""

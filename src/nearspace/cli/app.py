@@ -44,6 +44,12 @@ PrecisionOpt = typer.Option("auto", "--precision",
                                  "or int8 (new collections on a quantised ONNX graph, named all-MiniLM-L6-v2-int8).")
 
 
+RerankOpt = typer.Option(None, "--rerank", envvar="NEARSPACE_RERANK",
+                         help="Rerank the top --rerank-k candidates: ce:FOLDER_OR_NAME (a cross-encoder) or "
+                              "rerank:MODEL@URL (a /v1/rerank endpoint). Measure it first: nearspace eval --rerank.")
+RerankKOpt = typer.Option(None, "--rerank-k", min=1, max=1000, help="Candidates the reranker reads (default max(k, 50)).")
+
+
 def _stderr():
     from rich.console import Console
 
@@ -297,6 +303,7 @@ def search(ctx: typer.Context, query: Optional[str] = typer.Argument(None, help=
            vector_of: Optional[str] = typer.Option(None, "--vector-of",
                                                    help="Neighbours of this stored item, by its stored vector "
                                                         "(the item itself left out); no query text."),
+           rerank: Optional[str] = RerankOpt, rerank_k: Optional[int] = RerankKOpt,
            store: Optional[Path] = StoreOpt, collection: Optional[str] = CollectionOpt, precision: str = PrecisionOpt) -> None:
     """Search a collection by a query, or find the neighbours of a stored item (--vector-of ID)."""
     store, collection = _where(ctx, store, collection)
@@ -329,7 +336,13 @@ def search(ctx: typer.Context, query: Optional[str] = typer.Argument(None, help=
             if own and not target.has_words():
                 raise _fail(f"collection {collection!r} holds your own vectors without text: there is nothing "
                             "to search by keyword; find neighbours of a stored item with --vector-of ID")
-            results = {m: target.search(query, k=k, mode=m, where=where_obj) for m in modes}
+            reranker = None
+            if rerank:
+                from nearspace.rerank import load_reranker
+
+                reranker = load_reranker(rerank)  # loaded once for every mode
+            results = {m: target.search(query, k=k, mode=m, where=where_obj, rerank=reranker, rerank_k=rerank_k)
+                       for m in modes}
     if as_json:
         payload = {m: [r.to_dict() for r in rs] for m, rs in results.items()}
         typer.echo(json.dumps(payload if mode == "all" else payload[mode], ensure_ascii=False, indent=2))
@@ -396,6 +409,7 @@ def ask(ctx: typer.Context, question: str = typer.Argument(..., help="The questi
         output: str = typer.Option("text", "--format", help="text, markdown or json."),
         where: Optional[List[str]] = typer.Option(None, "--where", "-w", help="Metadata filter (as in search)."),
         generate: bool = typer.Option(False, "--generate", help="Answer with the LLM at NEARSPACE_LLM_URL."),
+        rerank: Optional[str] = RerankOpt, rerank_k: Optional[int] = RerankKOpt,
         store: Optional[Path] = StoreOpt, collection: Optional[str] = CollectionOpt) -> None:
     """Retrieve context for a question: cited passages and the most relevant sentences."""
     from nearspace.store.filters import parse_cli_filter
@@ -407,7 +421,7 @@ def ask(ctx: typer.Context, question: str = typer.Argument(..., help="The questi
     where_obj = None if not filters else filters[0] if len(filters) == 1 else {"$and": filters}
     with _open(store) as opened:
         answer = opened.get_collection(collection).ask(question, k=k, budget=budget, where=where_obj,
-                                                       generate=generate)
+                                                       generate=generate, rerank=rerank, rerank_k=rerank_k)
     if output == "json":
         typer.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return

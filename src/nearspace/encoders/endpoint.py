@@ -20,27 +20,19 @@ content hash is already stored are never sent: the collection's upsert path skip
 """
 from __future__ import annotations
 
-import email.utils
-import json
 import os
-import random
 import threading
-import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
 import numpy as np
 
 from nearspace.encoders.base import BaseEncoder, check_texts
+from nearspace.endpoints import JsonClient, retry_after_seconds  # noqa: F401 (re-exported)
 from nearspace.errors import EncoderUnavailable, InputError
 
 URL_VARIABLES = ("NEARSPACE_EMBEDDINGS_URL", "OPENAI_BASE_URL")
 KEY_VARIABLES = ("NEARSPACE_EMBEDDINGS_KEY", "OPENAI_API_KEY")
-RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
-#: longest wait a Retry-After may impose (a server asking for more is treated as down)
-MAX_RETRY_AFTER_S = 120.0
 
 
 class EndpointError(EncoderUnavailable):
@@ -58,22 +50,6 @@ def _base_url(options: dict[str, Any]) -> str:
 def _key(options: dict[str, Any]) -> str:
     names = [options["key_env"]] if options.get("key_env") else list(KEY_VARIABLES)
     return next((os.environ[v] for v in names if os.environ.get(v)), "")
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """A ``Retry-After`` header as seconds (a number, or an HTTP date), None when absent or bad."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 class EndpointEncoder(BaseEncoder):
@@ -100,7 +76,8 @@ class EndpointEncoder(BaseEncoder):
         self.timeout, self.retries, self.concurrency, self.backoff = float(timeout), retries, concurrency, backoff
         self.query_prompt, self.document_prompt = query_prompt, document_prompt
         self._max_seq_length = max_seq_length
-        self.requests = 0          # HTTP requests sent, retries included (tests and benchmarks read it)
+        self.client = JsonClient(self.url, key=lambda: _key(self.options), timeout=self.timeout,
+                                 retries=retries, backoff=backoff, error=EndpointError)
         self.texts_sent = 0
         self._count_lock = threading.Lock()
         self.dim = int(dim) if dim else self._probe_dimension()
@@ -160,58 +137,19 @@ class EndpointEncoder(BaseEncoder):
             raise EndpointError(f"{self.url} returned a zero or non-finite vector for model {self.name!r}")
         return out / norms
 
-    # -- one request, retried ---------------------------------------------------------------
     def _post(self, texts: list[str]) -> list[list[float]]:
-        body = json.dumps({"model": self.name, "input": texts, "encoding_format": "float"}).encode()
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        key = _key(self.options)
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        problem = ""
-        for attempt in range(self.retries):
-            wait = None
-            with self._count_lock:
-                self.requests += 1
-            try:
-                request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    payload = json.loads(response.read())
-                with self._count_lock:
-                    self.texts_sent += len(texts)
-                return _vectors(payload, len(texts), self.url)
-            except urllib.error.HTTPError as exc:
-                detail = _detail(exc)
-                if exc.code not in RETRY_STATUS:
-                    raise EndpointError(f"{self.url} refused the request with HTTP {exc.code}: {detail}") from None
-                problem = f"HTTP {exc.code}: {detail}"
-                wait = retry_after_seconds(exc.headers.get("Retry-After") if exc.headers else None)
-                if wait is not None and wait > MAX_RETRY_AFTER_S:
-                    raise EndpointError(f"{self.url} asks to retry after {wait:.0f} s ({problem})") from None
-            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
-                problem = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
-            except (ValueError, KeyError, TypeError) as exc:  # an answer that is not embeddings
-                raise EndpointError(f"{self.url} answered with something that is not embeddings: {exc}") from None
-            if attempt + 1 < self.retries:
-                if wait is None:  # exponential backoff with jitter, capped
-                    wait = min(30.0, self.backoff * (2 ** attempt)) * (0.5 + random.random() / 2)
-                time.sleep(wait)
-        raise EndpointError(f"{self.url} kept failing after {self.retries} attempts (last: {problem})")
+        payload = self.client.post({"model": self.name, "input": texts, "encoding_format": "float"})
+        with self._count_lock:
+            self.texts_sent += len(texts)
+        try:
+            return _vectors(payload, len(texts), self.url)
+        except (ValueError, KeyError, TypeError) as exc:  # an answer that is not embeddings
+            raise EndpointError(f"{self.url} answered with something that is not embeddings: {exc}") from None
 
-
-def _detail(exc: urllib.error.HTTPError) -> str:
-    try:
-        text = exc.read().decode("utf-8", "replace")
-    except Exception:  # noqa: BLE001 - the status says enough
-        return exc.reason or ""
-    try:
-        parsed = json.loads(text)
-        message = parsed.get("error", parsed) if isinstance(parsed, dict) else parsed
-        if isinstance(message, dict):
-            message = message.get("message") or message.get("detail") or message
-        text = str(message)
-    except ValueError:
-        pass
-    return text[:300]
+    @property
+    def requests(self) -> int:
+        """HTTP requests sent, retries included (tests and benchmarks read it)."""
+        return self.client.requests
 
 
 def _vectors(payload: Any, expected: int, url: str) -> list[list[float]]:

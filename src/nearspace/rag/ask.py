@@ -161,7 +161,8 @@ def _is_heading(sentence: str, headings: set[str]) -> bool:
 
 
 def ask(collection, question: str, *, k: int = 5, budget: int = 1000, where: dict[str, Any] | None = None,
-        answer_sentences: int = 3, candidates: int | None = None, generate: bool = False) -> Answer:
+        answer_sentences: int = 3, candidates: int | None = None, generate: bool = False,
+        rerank: Any = None, rerank_k: int | None = None) -> Answer:
     """Retrieve and pack context for ``question``.
 
     ``k`` passages at most, ``budget`` word pieces in all (counted with the encoder's
@@ -171,7 +172,9 @@ def ask(collection, question: str, *, k: int = 5, budget: int = 1000, where: dic
         raise InputError("the question is empty")
     if k < 1 or budget < 16:
         raise InputError(f"k must be >= 1 and budget >= 16 tokens (got k={k}, budget={budget})")
-    hits = collection.search(question, k=candidates or max(4 * k, 20), mode="hybrid", where=where)
+    # a reranker (optional) reorders the candidates before the passages are packed
+    hits = collection.search(question, k=candidates or max(4 * k, 20), mode="hybrid", where=where,
+                             rerank=rerank, rerank_k=rerank_k)
     runs = _runs(hits)
     encoder = collection.encoder
     # only the candidates' vectors: gathering the whole collection would cost O(N) per question

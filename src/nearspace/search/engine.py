@@ -11,7 +11,7 @@ import numpy as np
 
 from nearspace.errors import InputError
 from nearspace.search.fusion import DEFAULT_FUSION, RRF_K, fuse, query_terms
-from nearspace.types import SearchResult, SearchResults
+from nearspace.types import SearchResult, SearchResults, embedding_text
 from nearspace.store.base import CollectionBackend
 
 MODES = ("hybrid", "dense", "keyword")
@@ -24,7 +24,8 @@ MAX_K = 1_000_000
 def search(backend: CollectionBackend, embed_query: Callable[[str], np.ndarray],
            query: str, *, k: int = 10, mode: str = "hybrid", where: dict[str, Any] | None = None,
            weights: Mapping[str, float] | None = None, fusion: Mapping[str, Any] | None = None,
-           candidates: int = HYBRID_CANDIDATES, diversity: float | None = None) -> SearchResults:
+           candidates: int = HYBRID_CANDIDATES, diversity: float | None = None,
+           rerank: Any = None, rerank_k: int | None = None) -> SearchResults:
     """Search a collection; see ``Collection.search`` for the user-facing contract.
 
     ``fusion`` holds ``method`` (rrf|convex), ``weights``, ``rrf_k`` and ``norm``; explicit
@@ -46,7 +47,14 @@ def search(backend: CollectionBackend, embed_query: Callable[[str], np.ndarray],
     fusion = dict(fusion or DEFAULT_FUSION)
     if weights is not None:
         fusion["weights"] = dict(weights)
+    reranker = None
+    if rerank is not None:
+        from nearspace.rerank.base import check_rerank_k, load_reranker
+
+        reranker, rerank_k = load_reranker(rerank), check_rerank_k(rerank_k, k)
     pool = k if not diversity else max(4 * k, 50)  # MMR re-ranks a wider pool
+    if reranker is not None:
+        pool = max(pool, rerank_k)
     depth = pool if mode != "hybrid" else max(pool, candidates)
     if backend.max_candidates is not None and depth > backend.max_candidates:
         raise InputError(f"this store returns at most {backend.max_candidates:,} hits per search; "
@@ -65,6 +73,18 @@ def search(backend: CollectionBackend, embed_query: Callable[[str], np.ndarray],
             raise InputError(str(exc)) from None
     else:
         fused = lists[mode][:pool]
+    docs_of: dict[str, Any] = {}
+    if reranker is not None and fused:
+        from nearspace.rerank.base import rerank_hits
+
+        head = fused[:rerank_k]
+        found = backend.get([doc_id for doc_id, _ in head])
+        docs_of = {d.id: d for d in found if d is not None}
+        head = [(doc_id, s) for doc_id, s in head if doc_id in docs_of]
+        reordered = rerank_hits(reranker, query, [doc_id for doc_id, _ in head],
+                                [embedding_text(docs_of[doc_id]) for doc_id, _ in head])
+        lists["rerank"] = [(doc_id, score) for doc_id, score in reordered]
+        fused = lists["rerank"]
     if diversity and fused:
         from nearspace.search.mmr import maximal_marginal_relevance
 
@@ -75,7 +95,9 @@ def search(backend: CollectionBackend, embed_query: Callable[[str], np.ndarray],
     fused = fused[:k]
     ranks = {m: {doc_id: r for r, (doc_id, _) in enumerate(hits, start=1)} for m, hits in lists.items()}
     raw = {m: dict(hits) for m, hits in lists.items()}
-    docs = backend.get([doc_id for doc_id, _ in fused])
+    missing = [doc_id for doc_id, _ in fused if doc_id not in docs_of]
+    fetched = {d.id: d for d in backend.get(missing) if d is not None} if missing else {}
+    docs = [docs_of.get(doc_id) or fetched.get(doc_id) for doc_id, _ in fused]
     results = SearchResults(query=query, mode=mode)
     for (doc_id, score), doc in zip(fused, docs):
         if doc is None:  # deleted between the candidate lookup and now

@@ -35,6 +35,9 @@ def serve(ctx: typer.Context,
           graceful: float = typer.Option(30.0, "--graceful-timeout", min=0,
                                          help="Seconds to let in-flight requests finish after SIGTERM/SIGINT."),
           access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="Log every request."),
+          rerank: Optional[str] = typer.Option(None, "--rerank", envvar="NEARSPACE_RERANK",
+                                               help="A reranker (ce:FOLDER_OR_NAME, rerank:MODEL@URL): serves "
+                                                    "POST /v1/rerank and `rerank: true` in search and ask."),
           precision: str = PrecisionOpt) -> None:
     """Serve a store over HTTP: /v1/embeddings (OpenAI-compatible), collections and search, and a search page at /."""
     store, _ = _where(ctx, store, None)
@@ -44,7 +47,7 @@ def serve(ctx: typer.Context,
     try:
         config = ServerConfig(store=store, api_key=api_key, max_body_bytes=int(max_body_mb * MB),
                               max_batch=max_batch, max_k=max_k, readers=readers, precision=precision,
-                              read_api_key=read_api_key, allowed_hosts=hosts, bind_host=host)
+                              read_api_key=read_api_key, allowed_hosts=hosts, bind_host=host, rerank=rerank)
     except ValueError as exc:
         from nearspace.errors import InputError
 

@@ -174,8 +174,8 @@ def create_app(config: ServerConfig, engine: Optional[Engine] = None) -> FastAPI
     """The app for ``config``. Without ``engine`` the store and model open at startup (lifespan);
     ``nearspace serve`` passes one it opened already, so a bad store fails before binding."""
     models = request_models(config.max_batch, config.max_k, engine.encoder.dim if engine else None)
-    EmbeddingsRequest, WriteRequest, SearchRequest, AskRequest = (models.embeddings, models.write, models.search,
-                                                                  models.ask)
+    EmbeddingsRequest, WriteRequest, SearchRequest, AskRequest, RerankRequest = (
+        models.embeddings, models.write, models.search, models.ask, models.rerank)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -302,7 +302,8 @@ def create_app(config: ServerConfig, engine: Optional[Engine] = None) -> FastAPI
     async def search(body: SearchRequest, name: str = Name) -> dict[str, Any]:  # type: ignore[valid-type]
         """Dense, keyword or hybrid search: the same results as `Collection.search` for the same call."""
         def work() -> dict[str, Any]:
-            hits = eng().collection(name).search(body.query, k=body.k, mode=body.mode, where=body.where or None)
+            hits = eng().collection(name).search(body.query, k=body.k, mode=body.mode, where=body.where or None,
+                                                 rerank=reranker(body.rerank), rerank_k=body.rerank_k)
             return {"results": [hit.to_dict() for hit in hits]}
 
         return await eng().read(work)
@@ -313,7 +314,34 @@ def create_app(config: ServerConfig, engine: Optional[Engine] = None) -> FastAPI
         """Passages with citations for a question, and an extractive answer (`Collection.ask`)."""
         def work() -> dict[str, Any]:
             return eng().collection(name).ask(body.question, k=body.k, budget=body.budget,
-                                              where=body.where or None).to_dict()
+                                              where=body.where or None, rerank=reranker(body.rerank),
+                                              rerank_k=body.rerank_k).to_dict()
+
+        return await eng().read(work)
+
+    def reranker(wanted: bool):
+        if not wanted:
+            return None
+        if eng().reranker is None:
+            raise ApiError(400, "this server has no reranker: start it with `nearspace serve --rerank ce:FOLDER`",
+                           param="rerank")
+        return eng().reranker
+
+    @app.post("/v1/rerank", responses=responses(400, 404, *body_errors), tags=["openai"])
+    async def rerank(body: RerankRequest) -> dict[str, Any]:  # type: ignore[valid-type]
+        """The `/v1/rerank` shape (Cohere, Jina, vLLM, TEI): documents scored against the query, best first."""
+        chosen = reranker(True)
+        if body.model not in chosen.names():
+            raise ApiError(404, f"The reranker `{body.model}` does not exist; this server reranks with "
+                                f"`{chosen.name}`", param="model", code="model_not_found")
+
+        def work() -> dict[str, Any]:
+            scores = [float(s) for s in chosen.score(body.query, body.documents)]
+            order = sorted(range(len(scores)), key=lambda i: -scores[i])[:body.top_n or len(scores)]
+            results = [{"index": i, "relevance_score": scores[i],
+                        **({"document": {"text": body.documents[i]}} if body.return_documents else {})}
+                       for i in order]
+            return {"model": chosen.name, "results": results}
 
         return await eng().read(work)
 

@@ -30,6 +30,9 @@ class ServerConfig:
     allowed_hosts: tuple[str, ...] | None = None
     #: the address bound, added to the default allow-list when it is a specific name or address
     bind_host: str = "127.0.0.1"
+    #: a reranker string (``ce:FOLDER``, ``rerank:MODEL@URL``): enables /v1/rerank and ``rerank`` in
+    #: search and ask requests (a client never names a model to load: only the operator does)
+    rerank: str | None = None
 
     def __post_init__(self) -> None:
         if self.api_key is not None and not self.api_key.strip():

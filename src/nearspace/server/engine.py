@@ -33,12 +33,33 @@ from nearspace.server.config import ServerConfig
 T = TypeVar("T")
 
 
+class LockedReranker:
+    """The server's one reranker, scoring one request at a time (a model is not re-entrant)."""
+
+    def __init__(self, spec: str) -> None:
+        from nearspace.rerank import load_reranker
+
+        self.inner = load_reranker(spec)
+        self.name = self.inner.name
+        self._lock = threading.Lock()
+
+    def names(self) -> set[str]:
+        from pathlib import Path
+
+        return {self.name, Path(self.name).name}
+
+    def score(self, query, passages):
+        with self._lock:
+            return self.inner.score(query, passages)
+
+
 class Engine:
     """Runs store work on the right thread and hands results back to the event loop."""
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.encoder = LockedEncoder(precision=config.precision)
+        self.reranker = LockedReranker(config.rerank) if config.rerank else None
         self._local = threading.local()
         self._stores: list[Store] = []
         self._stores_lock = threading.Lock()

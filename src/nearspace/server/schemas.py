@@ -292,6 +292,7 @@ class RequestModels:
     write: type[BaseModel]
     search: type[BaseModel]
     ask: type[BaseModel]
+    rerank: type[BaseModel]
 
 
 def request_models(max_batch: int, max_k: int, dim: int | None = None) -> RequestModels:
@@ -350,6 +351,9 @@ def request_models(max_batch: int, max_k: int, dim: int | None = None) -> Reques
         mode: Literal["dense", "keyword", "hybrid"] = "hybrid"
         where: dict[str, Any] | None = Field(
             None, json_schema_extra={"anyOf": [{"$ref": "#/components/schemas/Where"}, {"type": "null"}]})
+        rerank: bool = Field(False, description="Rerank with the server's reranker (`serve --rerank`).")
+        rerank_k: int | None = Field(None, ge=1, le=1000, description="Candidates the reranker reads "
+                                                                      "(default max(k, 50)).")
 
         @field_validator("query")
         @classmethod
@@ -372,6 +376,8 @@ def request_models(max_batch: int, max_k: int, dim: int | None = None) -> Reques
         budget: int = Field(1000, ge=16, le=1_000_000, description="Most word pieces in all passages together.")
         where: dict[str, Any] | None = Field(
             None, json_schema_extra={"anyOf": [{"$ref": "#/components/schemas/Where"}, {"type": "null"}]})
+        rerank: bool = Field(False, description="Rerank the candidates with the server's reranker.")
+        rerank_k: int | None = Field(None, ge=1, le=1000)
 
         @field_validator("question")
         @classmethod
@@ -380,7 +386,26 @@ def request_models(max_batch: int, max_k: int, dim: int | None = None) -> Reques
 
         _where = field_validator("where")(SearchRequest._where.__func__)  # type: ignore[attr-defined]
 
-    return RequestModels(EmbeddingsRequest, WriteRequest, SearchRequest, AskRequest)
+    class RerankRequest(BaseModel):
+        """The `/v1/rerank` shape of Cohere, Jina, vLLM and TEI."""
+        model_config = ConfigDict(title="RerankRequest")
+        model: str = Field(description="The reranker's name (GET /health shows it).")
+        query: str = Field(min_length=1, json_schema_extra={"pattern": NON_BLANK})
+        documents: list[str] = Field(min_length=1, max_length=max_batch)
+        top_n: int | None = Field(None, ge=1)
+        return_documents: bool = False
+
+        @field_validator("query")
+        @classmethod
+        def _query(cls, value: str) -> str:
+            return check_text(value, "query")
+
+        @field_validator("documents")
+        @classmethod
+        def _documents(cls, value: list[str]) -> list[str]:
+            return [check_text(v, f"documents[{i}]") for i, v in enumerate(value)]
+
+    return RequestModels(EmbeddingsRequest, WriteRequest, SearchRequest, AskRequest, RerankRequest)
 
 
 __all__ = ["ErrorResponse", "ErrorDetail", "DocumentIn", "DocumentOut", "WriteResponse", "DeleteResponse",

@@ -123,6 +123,7 @@ class Store:
             backend = self.backend.create_collection(name, canonical_name(resolved.name), resolved.dim)
             if "encoder_spec" not in backend.config():  # not when another process created it first
                 record_spec(backend, resolved.spec)
+                stamp_probe(backend, resolved)
         if resolved is not None:
             check_encoder(backend, canonical_name(resolved.name), resolved.dim)
         return Collection(self, backend, resolved)._choose_index(index, ef_search)
@@ -187,6 +188,48 @@ def record_spec(data: Any, spec: EncoderSpec) -> None:
     data.set_config(encoder_spec=spec.to_dict())
 
 
+#: the text whose vector fingerprints a collection's model (the stamp's probe)
+PROBE_TEXT = "nearspace probe: a quick brown fox jumps over the lazy dog near the river bank."
+PROBE_ARTIFACT = "encoder_probe"
+#: a model whose probe vector is less similar than this to the stamp's is another model
+#: (bf16 or ONNX against fp32 torch of the same weights: 0.9999 and above)
+PROBE_MIN_COSINE = 0.99
+
+
+def stamp_probe(backend: CollectionBackend, encoder: Encoder) -> None:
+    """Fingerprint the model of a new collection: its vector for :data:`PROBE_TEXT` (an artifact,
+    with its SHA-256), so that a model of the same name and dimension but other weights -- or an
+    endpoint now serving another model -- is refused later instead of mixing two spaces."""
+    import hashlib
+
+    try:
+        vector = np.asarray(encoder.encode_documents([PROBE_TEXT], show_progress=False)[0], dtype=np.float32)
+    except Exception:  # noqa: BLE001 - a stand-in that encodes nothing (vectors from a file): no probe
+        return
+    if vector.shape != (backend.dim,) or not np.isfinite(vector).all():
+        return
+    backend.put_artifact(PROBE_ARTIFACT, vector.tobytes(), {"text": PROBE_TEXT, "model": encoder.name,
+                                                            "sha256": hashlib.sha256(vector.tobytes()).hexdigest()})
+
+
+def check_probe(backend: CollectionBackend, encoder: Encoder) -> None:
+    """Refuse ``encoder`` when its probe vector is not the stamped model's (see :func:`stamp_probe`)."""
+    stored = backend.get_artifact(PROBE_ARTIFACT)
+    if stored is None:
+        return
+    value, meta = stored
+    expected = np.frombuffer(value, dtype=np.float32)
+    if expected.shape != (backend.dim,):
+        return
+    got = np.asarray(encoder.encode_documents([meta.get("text", PROBE_TEXT)], show_progress=False)[0],
+                     dtype=np.float64)
+    cosine = float(got @ expected / ((np.linalg.norm(got) * np.linalg.norm(expected)) or 1.0))
+    if cosine < PROBE_MIN_COSINE:
+        raise EncoderMismatch(f"collection {backend.name!r} was built with model {meta.get('model', backend.encoder)!r}; "
+                              f"encoder {encoder.name!r} gives other vectors (cosine {cosine:.3f} on the stamp's probe "
+                              "text): refusing to mix two embedding spaces (re-index into a new collection instead)")
+
+
 def stored_spec(data: Any) -> EncoderSpec:
     """The spec stored with a collection, or the one its encoder name implies (older stores)."""
     raw = data.config().get("encoder_spec")
@@ -204,6 +247,7 @@ class Collection:
         self.backend = backend
         self._encoder = encoder
         self._spec: EncoderSpec | None = None
+        self._probe_checked = False
 
     @property
     def name(self) -> str:
@@ -246,6 +290,9 @@ class Collection:
             if self._encoder.dim != self.backend.dim:
                 raise EncoderMismatch(f"encoder {self.backend.encoder!r} now has dimension {self._encoder.dim}, "
                                       f"collection {self.name!r} holds {self.backend.dim}")
+        if not self._probe_checked:  # once per handle: one short encode
+            check_probe(self.backend, self._encoder)
+            self._probe_checked = True
         return self._encoder
 
     @property

@@ -150,7 +150,32 @@ def test_the_cli_takes_a_model_string_and_lists_what_each_collection_uses(tiny_s
     by_name = {c["collection"]: c for c in listed["collections"]}
     assert by_name["tiny"]["kind"] == "sentence-transformers" and by_name["tiny"]["query_prompt"] == "query: "
     assert by_name["plain"]["kind"] == "minilm" and "openai:" in listed["model_strings"]
+    assert len(by_name["tiny"]["fingerprint"]) == 16 and by_name["tiny"]["fingerprint"] != by_name["plain"]["fingerprint"]
     hits = json.loads(run("--store", store, "search", "overfitting", "-c", "tiny", "--json").stdout)
     assert len(hits) == 10  # reopened with its own model, no --model needed
     refused = run("--store", store, "index", str(EXAMPLES), "-c", "tiny", "--model", "all-MiniLM-L6-v2", check=False)
     assert refused.returncode == 1 and "refusing" in refused.stderr
+
+
+def test_the_stamp_refuses_other_weights_under_the_same_name(tiny_st, tmp_path):
+    """A folder whose weights changed (same name, same dimension) is another model: its probe
+    vector differs from the stamp's, so the collection refuses it instead of mixing two spaces."""
+    import torch
+    from transformers import BertModel
+
+    from nearspace import open_store
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_st, folder)
+    path = tmp_path / "s.db"
+    with open_store(path, encoder=f"st:{folder}") as store:
+        store.collection("c").upsert(["a"], ["Dropout silences units."])
+    with open_store(path) as store:  # unchanged weights: accepted
+        assert store.get_collection("c").search("units", k=1, mode="dense")[0].id == "a"
+    inner = BertModel.from_pretrained(folder)
+    torch.manual_seed(5)
+    for parameter in inner.parameters():
+        torch.nn.init.normal_(parameter, std=0.5)
+    inner.save_pretrained(folder)
+    with open_store(path) as store, pytest.raises(EncoderMismatch, match="gives other vectors"):
+        store.get_collection("c").search("units", k=1, mode="dense")

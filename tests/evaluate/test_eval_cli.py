@@ -8,6 +8,7 @@ import pytest
 
 from tests.cli.test_cli import run
 from tests.conftest import EXAMPLES, require_data
+from tests.rerank.test_rerank import tiny_cross_encoder  # noqa: F401 (fixture)
 
 QUERIES = {
     "q1": ("how to reduce overfitting in neural networks", "regularization-techniques"),
@@ -88,3 +89,16 @@ def test_empty_documents_are_skipped_with_a_count_and_strict_refuses(beir_dir, t
     assert json.loads(run("--store", str(db), "info", "--json").stdout)["collections"][0]["count"] == 61
     refused = run("--store", str(tmp_path / "strict.db"), "eval", str(root), "--strict", check=False)
     assert refused.returncode == 1 and "text is empty" in refused.stderr
+
+
+def test_eval_reports_each_mode_with_and_without_a_reranker(beir_dir, tmp_path, tiny_cross_encoder):
+    db = tmp_path / "rerank.db"
+    out = json.loads(run("--store", str(db), "eval", str(beir_dir), "--json", "--rerank", f"ce:{tiny_cross_encoder}",
+                         "--rerank-k", "20").stdout)
+    for mode in ("keyword", "dense", "hybrid"):
+        assert {mode, f"{mode}+rerank"} <= set(out)
+        # only the top 20 are reordered: what the first stage found by depth 100 is unchanged
+        assert out[f"{mode}+rerank"]["recall@100"] == pytest.approx(out[mode]["recall@100"])
+        assert out[f"{mode}+rerank"]["queries/s"] < out[mode]["queries/s"]  # the reranker's cost is counted
+    # a random cross-encoder is a bad reranker: the table shows it losing to the plain modes
+    assert out["dense+rerank"]["mrr@10"] <= out["dense"]["mrr@10"]

@@ -253,8 +253,10 @@ def models(ctx: typer.Context, store: Optional[Path] = StoreOpt,
     if _is_uri(store) or store.exists():
         with _open(store) as opened:
             for name in opened.list_collections():
-                spec = opened.get_collection(name).spec
-                collections.append({"collection": name, **spec.to_dict()})
+                coll = opened.get_collection(name)
+                probe = coll.backend.get_artifact("encoder_probe")
+                collections.append({"collection": name, **coll.spec.to_dict(),
+                                    "fingerprint": probe[1].get("sha256", "")[:16] if probe else None})
     payload = {"default": DEFAULT_ENCODER, "kinds": encoder_kinds(), "model_strings": list(MODEL_PREFIXES),
                "collections": collections}
     if as_json:
@@ -266,12 +268,13 @@ def models(ctx: typer.Context, store: Optional[Path] = StoreOpt,
     out.print(f"default model: [bold]{DEFAULT_ENCODER}[/]; kinds here: {', '.join(payload['kinds'])}; "
               f"model strings: {', '.join(p + '...' for p in MODEL_PREFIXES)}", highlight=False)
     table = Table(title=f"collections in {store}")
-    for column in ("collection", "kind", "model", "dim", "query prompt", "document prompt", "where"):
+    for column in ("collection", "kind", "model", "dim", "query prompt", "document prompt", "where", "fingerprint"):
         table.add_column(column)
     for c in collections:
         options = c.get("options", {})
         table.add_row(c["collection"], c["kind"], c["name"], str(c["dim"]), repr(c.get("query_prompt", "")),
-                      repr(c.get("document_prompt", "")), str(options.get("model") or options.get("base_url") or ""))
+                      repr(c.get("document_prompt", "")), str(options.get("model") or options.get("base_url") or ""),
+                      c["fingerprint"] or "-")
     out.print(table)
 
 

@@ -58,7 +58,11 @@ def evaluate(ctx: typer.Context,
              store: Optional[Path] = StoreOpt, collection: Optional[str] = CollectionOpt,
              precision: str = PrecisionOpt,
              strict: bool = typer.Option(False, "--strict", help="Refuse a corpus with unusable rows "
-                                         "(default: skip them and report the count).")) -> None:
+                                         "(default: skip them and report the count)."),
+             rerank: Optional[str] = typer.Option(None, "--rerank", help="Also score keyword, dense and hybrid "
+                                                  "with this reranker (ce:FOLDER, rerank:MODEL@URL) on their top "
+                                                  "--rerank-k: does it help on your data?"),
+             rerank_k: int = typer.Option(50, "--rerank-k", min=1, max=1000)) -> None:
     """Score every search mode on a BEIR folder (nDCG@10, Recall@100, MRR@10, MAP@100), or an encoder on STS."""
     if target == "sts":
         if file is None:
@@ -86,7 +90,8 @@ def evaluate(ctx: typer.Context,
     with opened:
         qrels = dataset.qrels(split)
         tuned = coll.backend.config().get("fusion")
-        results = evaluate_modes(coll, dataset.queries, qrels, tuned=tuned, adapter=True)
+        results = evaluate_modes(coll, dataset.queries, qrels, tuned=tuned, adapter=True, rerank=rerank,
+                                 rerank_k=rerank_k)
     if dataset.skipped:
         results["skipped_documents"] = {"count": len(dataset.skipped), "examples": dataset.skipped[:5]}
     if as_json:

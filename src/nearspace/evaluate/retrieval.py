@@ -85,10 +85,30 @@ def tune_fusion(candidates: Candidates, qrels: Mapping[str, Mapping[str, int]],
     return best, best_score, scored
 
 
+def reranked_run(collection, queries: Mapping[str, str], run: Mapping[str, list[str]], reranker: Any,
+                 rerank_k: int) -> dict[str, list[str]]:
+    """``run`` with each query's top ``rerank_k`` reordered by ``reranker`` (the rest keep their
+    places after them, so recall at the run's depth is what the first stage found)."""
+    from nearspace.rerank.base import rerank_hits
+    from nearspace.types import embedding_text
+
+    out = {}
+    for qid, ids in run.items():
+        head = ids[:rerank_k]
+        docs = {d.id: d for d in collection.backend.get(head) if d is not None}
+        head = [i for i in head if i in docs]
+        reordered = rerank_hits(reranker, queries[qid], head, [embedding_text(docs[i]) for i in head])
+        out[qid] = [i for i, _ in reordered] + ids[rerank_k:]
+    return out
+
+
 def evaluate_modes(collection, queries: Mapping[str, str], qrels: Mapping[str, Mapping[str, int]],
-                   *, tuned: Mapping[str, Any] | None = None, adapter: bool = False) -> dict[str, dict[str, float]]:
+                   *, tuned: Mapping[str, Any] | None = None, adapter: bool = False, rerank: Any = None,
+                   rerank_k: int | None = None) -> dict[str, dict[str, float]]:
     """Metrics (plus queries/s) for keyword, dense, hybrid (the default fusion), hybrid-rrf
-    (plain RRF, k=60, for reference), tuned hybrid and adapted variants over the judged queries."""
+    (plain RRF, k=60, for reference), tuned hybrid and adapted variants over the judged queries;
+    with ``rerank``, keyword, dense and hybrid again with the reranker on their top ``rerank_k``
+    (queries/s then includes the reranker), so its gain or loss on this data is in the table."""
     judged = {q: queries[q] for q in qrels if q in queries}
     cands = retrieve_candidates(collection, judged)
     n = max(cands.n_queries, 1)
@@ -114,4 +134,15 @@ def evaluate_modes(collection, queries: Mapping[str, str], qrels: Mapping[str, M
         add("hybrid+adapter", fused_run(adapted, DEFAULT_FUSION), both)
         if tuned:
             add("hybrid-tuned+adapter", fused_run(adapted, tuned), both)
+    if rerank is not None:
+        from nearspace.rerank.base import DEFAULT_RERANK_K, load_reranker
+
+        reranker, depth = load_reranker(rerank), rerank_k or DEFAULT_RERANK_K
+        both = cands.seconds["dense"] + cands.seconds["keyword"]
+        for name, run, first in (("keyword", mode_run(cands, "keyword"), cands.seconds["keyword"]),
+                                 ("dense", mode_run(cands, "dense"), cands.seconds["dense"]),
+                                 ("hybrid", fused_run(cands, DEFAULT_FUSION), both)):
+            started = time.perf_counter()
+            reordered = reranked_run(collection, judged, run, reranker, depth)
+            add(f"{name}+rerank", reordered, first + time.perf_counter() - started)
     return results

@@ -179,3 +179,27 @@ def test_the_stamp_refuses_other_weights_under_the_same_name(tiny_st, tmp_path):
     inner.save_pretrained(folder)
     with open_store(path) as store, pytest.raises(EncoderMismatch, match="gives other vectors"):
         store.get_collection("c").search("units", k=1, mode="dense")
+
+
+def test_prompts_reach_every_integration(tiny_st):
+    """LangChain, LlamaIndex and scikit-learn embed documents and queries with the model's own prompts."""
+    enc = load_encoder(f"st:{tiny_st}")
+    docs, query = ["Dropout silences units."], "what is dropout"
+    want_docs, want_query = enc.encode_documents(docs), enc.encode_queries([query])[0]
+    from nearspace.integrations.sklearn import TextEmbedder
+
+    np.testing.assert_allclose(TextEmbedder(model=f"st:{tiny_st}").fit(docs).transform(docs), want_docs, atol=1e-6)
+    np.testing.assert_allclose(TextEmbedder(model=f"st:{tiny_st}", role="query").fit([query]).transform([query])[0],
+                               want_query, atol=1e-6)
+    pytest.importorskip("langchain_core", reason="install nearspace[langchain]")
+    from nearspace.integrations.langchain import NearspaceEmbeddings
+
+    lc = NearspaceEmbeddings(model=f"st:{tiny_st}")
+    np.testing.assert_allclose(lc.embed_documents(docs), want_docs, atol=1e-6)
+    np.testing.assert_allclose(lc.embed_query(query), want_query, atol=1e-6)
+    pytest.importorskip("llama_index.core", reason="install nearspace[llamaindex]")
+    from nearspace.integrations.llamaindex import NearspaceEmbedding
+
+    li = NearspaceEmbedding(model_name=f"st:{tiny_st}")
+    np.testing.assert_allclose(li.get_text_embedding(docs[0]), want_docs[0], atol=1e-6)
+    np.testing.assert_allclose(li.get_query_embedding(query), want_query, atol=1e-6)

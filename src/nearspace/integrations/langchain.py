@@ -200,7 +200,8 @@ class NearspaceEmbeddings(Embeddings):
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
-        return self.encoder.encode(list(texts), show_progress=False).astype(float).tolist()
+        # the model's document prompt (e5's "passage: ") applies here, its query prompt below
+        return self.encoder.encode_documents(list(texts), show_progress=False).astype(float).tolist()
 
     def embed_query(self, text: str) -> list[float]:
-        return self.embed_documents([text])[0]
+        return self.encoder.encode_queries([text], show_progress=False)[0].astype(float).tolist()

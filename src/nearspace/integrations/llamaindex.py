@@ -176,13 +176,14 @@ class NearspaceEmbedding(BaseEmbedding):
     def _get_text_embeddings(self, texts: List[str]) -> List[List[float]]:
         if not texts:
             return []
-        return self._model().encode(list(texts), show_progress=False).astype(float).tolist()
+        # documents and queries apart: a model trained with prompts gets each role's own
+        return self._model().encode_documents(list(texts), show_progress=False).astype(float).tolist()
 
     def _get_text_embedding(self, text: str) -> List[float]:
         return self._get_text_embeddings([text])[0]
 
     def _get_query_embedding(self, query: str) -> List[float]:
-        return self._get_text_embedding(query)
+        return self._model().encode_queries([query], show_progress=False)[0].astype(float).tolist()
 
     async def _aget_query_embedding(self, query: str) -> List[float]:
         return self._get_query_embedding(query)

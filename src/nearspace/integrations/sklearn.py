@@ -25,16 +25,18 @@ class TextEmbedder(TransformerMixin, BaseEstimator):
     """Texts -> sentence embeddings with a nearspace encoder (the bundled model by default).
 
     Parameters: ``model`` (an encoder name nearspace can load), ``batch_size``,
-    ``precision`` (``auto``/``fp32``/``bf16``), ``prefix`` (prepended to every text, e.g.
-    ``"query: "`` for models trained with one).
+    ``precision`` (``auto``/``fp32``/``bf16``), ``role`` (``"document"``, the default, or
+    ``"query"``: which of the model's prompts applies, e.g. e5's ``"passage: "``/``"query: "``)
+    and ``prefix`` (prepended to every text after that prompt).
     """
 
     def __init__(self, model: str = DEFAULT_ENCODER, batch_size: int = 64, precision: str = "auto",
-                 prefix: str = "") -> None:
+                 prefix: str = "", role: str = "document") -> None:
         self.model = model
         self.batch_size = batch_size
         self.precision = precision
         self.prefix = prefix
+        self.role = role
 
     # -- sklearn protocol ----------------------------------------------------------------
     def fit(self, X: Any, y: Any = None) -> "TextEmbedder":
@@ -48,7 +50,12 @@ class TextEmbedder(TransformerMixin, BaseEstimator):
         encoder = self._encoder()
         if not texts:
             return np.zeros((0, encoder.dim), dtype=np.float32)
-        return encoder.encode([self.prefix + t for t in texts], batch_size=self.batch_size, show_progress=False)
+        if self.role not in ("document", "query"):
+            from nearspace.errors import InputError
+
+            raise InputError(f"role must be 'document' or 'query', got {self.role!r}")
+        encode = encoder.encode_queries if self.role == "query" else encoder.encode_documents
+        return encode([self.prefix + t for t in texts], batch_size=self.batch_size, show_progress=False)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return np.array([f"textembedder{i}" for i in range(self._encoder().dim)], dtype=object)

@@ -22,6 +22,9 @@ class CrossEncoderReranker:
         os.environ["HF_HUB_OFFLINE"] = "1"
         try:
             from sentence_transformers import CrossEncoder
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # stderr is for nearspace's own progress
 
             self.model = CrossEncoder(self.name, device=device or "cpu", max_length=max_length,
                                       local_files_only=True)

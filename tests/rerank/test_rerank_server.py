@@ -74,3 +74,10 @@ def test_a_server_without_a_reranker_says_how_to_start_one(tmp_path):
         assert status == 400
     finally:
         server.stop()
+
+
+def test_the_server_shows_each_collections_stamp(served):
+    with urllib.request.urlopen(f"{served.url}/v1/collections", timeout=30) as response:
+        listed = json.loads(response.read())["collections"]
+    stamp = next(c for c in listed if c["name"] == "default")["model"]
+    assert stamp["kind"] == "minilm" and stamp["dim"] == 384 and len(stamp["fingerprint"]) == 16

@@ -33,6 +33,16 @@ from nearspace.server.config import ServerConfig
 T = TypeVar("T")
 
 
+def model_stamp(backend) -> dict[str, Any]:
+    """A collection's stamp as the server and ``nearspace info`` show it: spec plus fingerprint."""
+    from nearspace.api import PROBE_ARTIFACT, stored_spec
+
+    probe = backend.get_artifact(PROBE_ARTIFACT)
+    spec = stored_spec(backend).to_dict()
+    spec.get("options", {}).pop("key", None)  # never a secret (no kind stores one; belt and braces)
+    return {**spec, "fingerprint": probe[1].get("sha256", "")[:16] if probe else None}
+
+
 class LockedReranker:
     """The server's one reranker, scoring one request at a time (a model is not re-entrant)."""
 
@@ -184,5 +194,6 @@ class Engine:
         out = []
         for name in store.list_collections():
             data = store.backend.open_collection(name)
-            out.append({"name": name, "count": data.count(), "encoder": data.encoder, "dim": data.dim})
+            out.append({"name": name, "count": data.count(), "encoder": data.encoder, "dim": data.dim,
+                        "model": model_stamp(data)})
         return out

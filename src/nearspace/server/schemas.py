@@ -170,6 +170,8 @@ class CollectionInfo(BaseModel):
     count: int
     encoder: str
     dim: int
+    model: dict[str, Any] | None = Field(None, description="The collection's stamp: its model spec (kind, name, "
+                                                             "dim, where it loads from, prompts) and fingerprint.")
 
 
 class CollectionsResponse(BaseModel):

@@ -27,8 +27,18 @@ class Settings:
         self.store, self.collection = store, collection
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from nearspace import __version__
+
+        typer.echo(f"nearspace {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _global(ctx: typer.Context,
+            version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                         help="Print nearspace's version and exit."),
             store: Path = typer.Option(Path("nearspace.db"), "--store", envvar="NEARSPACE_STORE", readable=False,
                                        help="Store file (SQLite); env NEARSPACE_STORE."),
             collection: str = typer.Option("default", "--collection", "-c", envvar="NEARSPACE_COLLECTION",

@@ -109,7 +109,7 @@ def tune(ctx: typer.Context, folder: Path = typer.Argument(..., help="A BEIR fol
          store: Optional[Path] = StoreOpt, collection: Optional[str] = CollectionOpt,
          as_json: bool = typer.Option(False, "--json")) -> None:
     """Choose hybrid fusion and weights on training or dev qrels; store it; report test separately."""
-    from nearspace.evaluate.retrieval import evaluate_modes, retrieve_candidates, tune_fusion
+    from nearspace.evaluate.retrieval import choose_fusion, evaluate_modes, retrieve_candidates
 
     dataset, coll, opened = _prepare(ctx, folder, store, collection)
     with opened:
@@ -120,17 +120,31 @@ def tune(ctx: typer.Context, folder: Path = typer.Argument(..., help="A BEIR fol
         qrels = dataset.qrels(split)
         queries = {q: dataset.queries[q] for q in qrels if q in dataset.queries}
         candidates = retrieve_candidates(coll, queries)
-        best, score, _ = tune_fusion(candidates, qrels)
-        coll.backend.set_config(fusion={**best, "tuned_on": f"{dataset.name}/{split}", f"{split}_ndcg@10": score})
-        report = {"fusion": best, f"{split}_ndcg@10": score}
+        choice = choose_fusion(candidates, qrels)
+        best, score = choice["fusion"], choice["score"]
+        if choice["store"]:
+            coll.backend.set_config(fusion={**best, "tuned_on": f"{dataset.name}/{split}", f"{split}_ndcg@10": score})
+        elif coll.backend.config().get("fusion"):
+            coll.backend.set_config(fusion=None)  # an earlier choice is not kept either: the default stands
+        report = {"fusion": best, f"{split}_ndcg@10": score, "stored": choice["store"],
+                  "held_out_ndcg@10": choice["held_out"], "default_held_out_ndcg@10": choice["default_held_out"],
+                  "queries": choice["queries"]}
         if "test" in splits and split != "test":
-            test = evaluate_modes(coll, dataset.queries, dataset.qrels("test"), tuned=best)
+            test = evaluate_modes(coll, dataset.queries, dataset.qrels("test"), tuned=best if choice["store"] else None)
             report["test"] = test
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return
-    _stdout().print(f"chosen on {split} ({len(qrels)} queries): {best} -> nDCG@10 {score:.4f}; stored in "
-                    f"collection {coll.name!r}")
+    where = (f"{choice['queries']['held_out']} held-out {split} queries" if choice["queries"]["held_out"]
+             else f"the {choice['queries']['tuned']} {split} queries (too few to hold any out)")
+    if choice["store"]:
+        _stdout().print(f"chosen on {split}: {best} -> nDCG@10 {score:.4f}; on {where} it scores "
+                        f"{choice['held_out']:.4f} against the default's {choice['default_held_out']:.4f}: "
+                        f"stored in collection {coll.name!r}", highlight=False)
+    else:
+        _stdout().print(f"kept the default fusion: the best of the grid on {split} ({best}) scores "
+                        f"{choice['held_out']:.4f} on {where}, not above the default's "
+                        f"{choice['default_held_out']:.4f}; nothing stored", highlight=False)
     if "test" in report:
         _table(f"{dataset.name} test (reported, not tuned on)", report["test"])
 

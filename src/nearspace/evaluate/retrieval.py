@@ -75,6 +75,37 @@ def fusion_grid() -> list[dict[str, Any]]:
     return grid
 
 
+def subset(candidates: Candidates, qids: set[str]) -> Candidates:
+    """The candidate lists of some queries only."""
+    return Candidates({m: {q: hits for q, hits in lists.items() if q in qids} for m, lists in candidates.lists.items()},
+                      dict(candidates.seconds), len(qids), {q: n for q, n in candidates.n_terms.items() if q in qids})
+
+
+def choose_fusion(candidates: Candidates, qrels: Mapping[str, Mapping[str, int]], *, metric: str = "ndcg@10",
+                  held_out: float = 0.2, seed: int = 0, default: Mapping[str, Any] = DEFAULT_FUSION) -> dict[str, Any]:
+    """Tune on most of the queries, then keep the choice only if it beats the default fusion on
+    the rest (held out, never tuned on): a grid's best on a few queries often loses elsewhere.
+
+    Returns ``{"fusion", "score", "held_out", "default_held_out", "store", "queries"}``; ``store``
+    is False when the default fusion did at least as well on the held-out queries (or there are
+    too few queries to hold any out and the choice does not beat the default on them all)."""
+    import random
+
+    qids = sorted(q for q in candidates.lists["dense"] if q in qrels)
+    random.Random(seed).shuffle(qids)
+    n_out = int(len(qids) * held_out) if len(qids) >= 5 else 0
+    tune_ids, out_ids = set(qids[n_out:]), set(qids[:n_out])
+    tune_q = {q: qrels[q] for q in tune_ids}
+    best, score, _ = tune_fusion(subset(candidates, tune_ids), tune_q, metric)
+    check_ids = out_ids or tune_ids  # nothing to hold out: the choice must beat the default where it was chosen
+    check_q = {q: qrels[q] for q in check_ids}
+    check = subset(candidates, check_ids)
+    chosen = evaluate_run(check_q, fused_run(check, best))[metric]
+    baseline = evaluate_run(check_q, fused_run(check, default))[metric]
+    return {"fusion": best, "score": score, "held_out": chosen, "default_held_out": baseline,
+            "store": chosen > baseline, "queries": {"tuned": len(tune_ids), "held_out": len(out_ids)}}
+
+
 def tune_fusion(candidates: Candidates, qrels: Mapping[str, Mapping[str, int]],
                 metric: str = "ndcg@10") -> tuple[dict[str, Any], float, list[tuple[dict[str, Any], float]]]:
     """Pick the fusion with the best ``metric`` on these (training or dev) qrels."""

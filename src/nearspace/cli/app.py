@@ -102,7 +102,9 @@ def index(ctx: typer.Context, paths: List[Path] = typer.Argument(
                                                            "embedding or embeddings)."),
           chunk_tokens: int = typer.Option(200, "--chunk-tokens", min=16, help="Chunk size in word pieces."),
           overlap: int = typer.Option(40, "--overlap", min=0, help="Overlap between chunks in word pieces."),
-          text_column: Optional[str] = typer.Option(None, "--text-column", help="CSV column holding the text."),
+          text_column: Optional[str] = typer.Option(None, "--text-column",
+                                                    help="CSV columns embedded as text, comma-separated (default: every "
+                                                         "column of prose that is not id or a --metadata-column)."),
           metadata_column: Optional[List[str]] = typer.Option(None, "--metadata-column",
                                                               help="CSV column kept as metadata (repeat)."),
           max_mb: int = typer.Option(50, "--max-mb", min=1, help="Skip files larger than this."),

@@ -257,9 +257,10 @@ class FolderIndexer:
             for chunk in self.chunker.chunk(section.text, title):
                 start = section.offset + chunk.start
                 end = section.offset + chunk.end
+                # lines of the file itself (for HTML, mapped back from the extracted text)
                 metadata = {"source": rel, "kind": parsed.kind, "chunk": len(docs), "start": start, "end": end,
-                            "line_start": _line_of(line_starts, start),
-                            "line_end": _line_of(line_starts, max(start, end - 1))}
+                            "line_start": parsed.file_line(_line_of(line_starts, start)),
+                            "line_end": parsed.file_line(_line_of(line_starts, max(start, end - 1)), end=True)}
                 if section.headings:
                     metadata["headings"] = section.headings
                 if section.page is not None:
@@ -274,19 +275,15 @@ class FolderIndexer:
         if not rows or not reader.fieldnames:
             raise ParseError("no rows")
         columns = reader.fieldnames
-        text_column = self.text_column
-        if text_column is None:
-            text_column = "text" if "text" in columns else max(
-                columns, key=lambda c: sum(len(r.get(c) or "") for r in rows))
-        if text_column not in columns:
-            raise ParseError(f"no column {text_column!r} (columns: {', '.join(columns)})")
-        meta_columns = self.metadata_columns or [c for c in columns if c not in (text_column, "id")]
+        text_columns = self._text_columns(columns, rows)
+        meta_columns = self.metadata_columns or [c for c in columns if c not in text_columns and c != "id"]
         missing = [c for c in meta_columns if c not in columns]
         if missing:
             raise ParseError(f"no column {missing[0]!r} (columns: {', '.join(columns)})")
         docs = []
         for number, row in enumerate(rows, start=2):
-            body = (row.get(text_column) or "").strip()
+            # every text column is embedded (a question/answer table: both), in the file's column order
+            body = "\n".join(v for v in ((row.get(c) or "").strip() for c in text_columns) if v)
             if not body:
                 continue
             doc_id = (row.get("id") or "").strip() or f"{rel}:{number}"
@@ -294,6 +291,28 @@ class FolderIndexer:
             # the same checks as every other reader (ids, text, metadata), naming the row
             docs.append(validate_document(doc_id, body, metadata, where=f"{rel} row {number}"))
         return docs
+
+    def _text_columns(self, columns: list[str], rows: list[dict]) -> list[str]:
+        """The columns embedded as text: ``text_column`` (comma-separated names) when given, else
+        every column but ``id`` and the metadata columns whose cells are mostly prose (more than
+        one word), else the longest column."""
+        if self.text_column:
+            wanted = [c.strip() for c in self.text_column.split(",") if c.strip()]
+            unknown = [c for c in wanted if c not in columns]
+            if unknown:
+                raise ParseError(f"no column {unknown[0]!r} (columns: {', '.join(columns)})")
+            return wanted
+        candidates = [c for c in columns if c != "id" and c not in (self.metadata_columns or [])]
+
+        def prose(column: str) -> bool:
+            cells = [(r.get(column) or "").strip() for r in rows]
+            cells = [c for c in cells if c]
+            return bool(cells) and sum(" " in c for c in cells) * 2 > len(cells)
+
+        chosen = [c for c in candidates if prose(c)]
+        if chosen:
+            return chosen
+        return [max(candidates or columns, key=lambda c: sum(len(r.get(c) or "") for r in rows))]
 
     # -- writing ------------------------------------------------------------------------------
     def _commit(self, pending: list[_Pending], tracked, summary: IngestSummary) -> None:

@@ -29,6 +29,17 @@ class ParsedFile:
     kind: str
     sections: list[Section]
     full_text: str
+    #: for text extracted from markup (HTML): ``source_lines[i]`` is the (first, last) line of the
+    #: *file* that line ``i + 1`` of ``full_text`` came from, so citations point into the file itself
+    source_lines: list[tuple[int, int]] | None = None
+
+    def file_line(self, extracted_line: int, *, end: bool = False) -> int:
+        """The file's line for a line of ``full_text`` (the same number for plain text); with
+        ``end``, the file line where that extracted line ends (a paragraph wrapped in the file)."""
+        if not self.source_lines:
+            return extracted_line
+        first, last = self.source_lines[min(max(extracted_line, 1), len(self.source_lines)) - 1]
+        return last if end else first
 
 
 PARSED_SUFFIXES = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown",
@@ -106,7 +117,61 @@ def _html(raw: bytes) -> ParsedFile:
                                include_tables=True, favor_recall=True) or ""
     if not text.strip():
         raise ParseError("no main text found in the HTML")
-    return ParsedFile("html", markdown_sections(text), text)
+    return ParsedFile("html", markdown_sections(text), text, html_source_lines(text, html))
+
+
+_MARKUP = re.compile(r"<[^>]*>")
+_MD_DECORATION = re.compile(r"^\s*(#{1,6}\s+|[-*+]\s+|\d+[.)]\s+|>\s*|\|)|[*_`|]+")
+
+
+def html_source_lines(text: str, html: str) -> list[tuple[int, int]]:
+    """For each line of the text extracted from ``html``, the (first, last) lines of ``html`` it
+    came from.
+
+    Each extracted line's first and last words (Markdown decoration stripped) are looked for in
+    the file's text with tags removed and entities decoded, moving forwards through the file; a
+    line that cannot be found (text the extractor rewrote) takes the place of the one before it."""
+    import html as html_lib
+
+    # the file's visible text, with the file line of every character
+    plain_chars: list[str] = []
+    plain_lines: list[int] = []
+    for number, raw_line in enumerate(html.split("\n"), start=1):
+        visible = html_lib.unescape(_MARKUP.sub(" ", raw_line))
+        plain_chars.append(visible + " ")
+        plain_lines.extend([number] * (len(visible) + 1))
+    plain = _squash("".join(plain_chars))
+    # squashing whitespace shifts offsets: map them back with a second, squashed index
+    squashed_lines: list[int] = []
+    previous_space = False
+    for ch, line in zip("".join(plain_chars), plain_lines):
+        space = ch.isspace()
+        if space and previous_space:
+            continue
+        squashed_lines.append(line)
+        previous_space = space
+    lowered = plain.lower()
+    out: list[tuple[int, int]] = []
+    cursor, place = 0, (1, 1)
+    for line in text.split("\n"):
+        clean = _squash(_MD_DECORATION.sub(" ", line)).strip().lower()
+        head, tail = clean[:40], clean[-40:]
+        if head:
+            found = lowered.find(head, cursor)
+            if found < 0:
+                found = lowered.find(head)  # out of order (a table rebuilt): anywhere in the file
+            if 0 <= found < len(squashed_lines):
+                ends = lowered.find(tail, found)
+                stop = ends + len(tail) - 1 if ends >= 0 else found + len(head) - 1
+                stop = min(stop, len(squashed_lines) - 1)
+                place = (squashed_lines[found], squashed_lines[stop])
+                cursor = found + len(head)
+        out.append(place)
+    return out
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
 
 
 def _pdf(raw: bytes) -> ParsedFile:

@@ -82,6 +82,8 @@ def citation_for(metadata: dict[str, Any], doc_id: str, lines: tuple[int, int] |
     if pages or metadata.get("page") is not None:
         first, last = pages or (metadata["page"], metadata["page"])
         return f"{source}#page={first}" if first == last else f"{source}#page={first}-{last}"
+    if metadata.get("row") is not None and metadata.get("line_start") is None:  # a CSV/TSV record
+        return f"{source}#row={metadata['row']}"
     if lines or metadata.get("line_start") is not None:
         first, last = lines or (metadata["line_start"], metadata.get("line_end", metadata["line_start"]))
         return f"{source}:{first}-{last}"
@@ -131,7 +133,8 @@ def _passage(run) -> Passage:
         source = meta.get("source") or chunk.id
         part = {"start": max(start - shift, 0), "end": max(end - shift, 0), "source": source,
                 "citation": citation_for(meta, chunk.id), "line": None}
-        if meta.get("line_start") is not None and meta.get("page") is None:
+        # line-grain citations inside a chunk hold for text files, not for text extracted from HTML
+        if meta.get("line_start") is not None and meta.get("page") is None and meta.get("kind") != "html":
             part["line"] = meta["line_start"] + chunk.text[:skip].count("\n")
         if parts and parts[-1]["citation"] == part["citation"] and part["line"] is None:
             parts[-1]["end"] = part["end"]  # the same page continues

@@ -94,3 +94,12 @@ def test_no_raw_sql_against_store_tables_outside_store():
             if statement.search(line):
                 offenders.append(f"{path.relative_to(ROOT)}:{lineno}: {line.strip()}")
     assert not offenders, "\n".join(offenders)
+
+
+def test_the_package_namespace_shows_its_entry_points_and_each_resolves():
+    import nearspace
+
+    shown = set(dir(nearspace))
+    assert {"open_store", "Store", "Collection", "load_encoder", "load_reranker", "Recommender",
+            "cluster_collection", "build_map", "__version__"} <= shown
+    assert all(callable(getattr(nearspace, name)) for name in nearspace.__all__)

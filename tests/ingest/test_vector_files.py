@@ -208,3 +208,18 @@ def test_bad_parquet_vector_files(tmp_path, columns, vector_column, message):
             index_vectors(store, "own", read_parquet_vectors(path, column))
     assert message in str(caught.value) and "\n" not in str(caught.value)
     assert state(db) == before
+
+
+def test_a_second_vector_file_that_replaces_metadata_says_so(tmp_path):
+    from tests.cli.test_cli import run
+
+    V = matrix(10, seed=4)
+    ids = [f"sku-{i}" for i in range(10)]
+    npy, id_file, meta = write_npy(tmp_path, V, ids, [{"label": "a" if i % 2 else "b"} for i in range(10)])
+    store = str(tmp_path / "s.db")
+    run("--store", store, "-c", "products", "index", str(npy), "--ids", str(id_file), "--metadata", str(meta))
+    path = tmp_path / "catalogue.parquet"
+    pq.write_table(pa.table({"id": ids, "vector": pa.array(list(V), pa.list_(pa.float32())),
+                             "shop": ["north"] * 10}), path)
+    second = run("--store", store, "-c", "products", "index", str(path))
+    assert "10 metadata-only" in second.stderr and "had their metadata replaced by catalogue.parquet" in second.stderr

@@ -247,6 +247,10 @@ def _index_vector_file(opened, collection: str, path: Path, ids_file: Optional[P
         items = read_npy_vectors(path, ids_file, metadata_file)
     counts = index_vectors(opened, collection, items, batch_size=batch_size)
     total = opened.get_collection(collection).count()
+    if counts["metadata"]:
+        _stderr().print(f"[yellow]{counts['metadata']} stored item(s) had their metadata replaced by {path.name}'s "
+                        "(an upsert replaces metadata whole: keys only in the earlier metadata are gone)[/]",
+                        highlight=False)
     _stderr().print(f"[bold]{collection}[/]: {path}: {counts['added']} added, {counts['updated']} updated, "
                     f"{counts['metadata']} metadata-only, {counts['unchanged']} unchanged "
                     f"(your own {items.dim}-d vectors, in {time.perf_counter() - started:.1f}s; "

@@ -52,7 +52,7 @@ def _labelled_collection(store, banking, banking_vectors, name="bank"):
 
 
 def _artifacts(coll) -> list[tuple]:
-    return coll.backend.data.conn.execute("SELECT name, version FROM artifacts WHERE collection_id = ?",
+    return coll.backend.data.conn.execute("SELECT name, version FROM artifacts WHERE collection_id = ? AND name != 'encoder_probe'",
                                   (coll.backend.data.cid,)).fetchall()
 
 

@@ -35,7 +35,7 @@ def fitted(tmp_path_factory, encoder):
 
 def _artifacts(db) -> list:
     with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT collection_id, name, version, value FROM artifacts").fetchall()
+        return conn.execute("SELECT collection_id, name, version, value FROM artifacts WHERE name != 'encoder_probe'").fetchall()
 
 
 def test_user_recommendations_with_filter_and_reasons(fitted):

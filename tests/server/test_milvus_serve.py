@@ -71,8 +71,10 @@ def test_serve_on_milvus_lite_end_to_end(milvus_server, reference, encoder, exam
     status, payload = _post_docs(milvus_server, example_docs[:1], "add")
     assert status == 409, payload  # an id already stored is refused in mode 'add'
     status, listed, _ = call(f"{url}/v1/collections")
-    assert status == 200 and listed["collections"] == [
+    shown = [{k: c[k] for k in ("name", "count", "encoder", "dim")} for c in listed["collections"]]
+    assert status == 200 and shown == [
         {"name": "examples", "count": len(example_docs), "encoder": reference.backend.encoder, "dim": 384}]
+    assert listed["collections"][0]["model"]["kind"] == "minilm"  # the stamp
 
     # -- upsert: unchanged skipped, metadata-only change kept without re-encoding, new text updated
     status, payload = _post_docs(milvus_server, example_docs[:5], "upsert")

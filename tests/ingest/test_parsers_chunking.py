@@ -42,7 +42,6 @@ def test_pdf_pages_and_docx_headings(tmp_path):
     ("bad.pdf", b"%PDF-1.4\n garbage that is not a pdf", "corrupt PDF"),
     ("bad.docx", b"PK not really a zip", "corrupt .docx"),
     ("empty.txt", b"", "empty file"),
-    ("latin.txt", b"caf\xe9", "not valid UTF-8"),
     ("blob.md", b"\x00\x01\x02binary", "binary content"),
     ("x.exe", b"MZ", "unsupported file type"),
 ])
@@ -95,3 +94,14 @@ def test_chunker_rejects_bad_sizes(encoder):
         Chunker(encoder, max_tokens=4)
     with pytest.raises(ValueError, match="overlap"):
         Chunker(encoder, max_tokens=50, overlap_tokens=50)
+
+
+def test_text_that_is_not_utf8_is_read_as_windows_1252_or_latin1():
+    from nearspace.ingest.parsers import decode_text
+
+    assert decode_text("café".encode("utf-8"), "a") == ("café", "utf-8")
+    assert decode_text(b"\xef\xbb\xbfBOM", "a") == ("BOM", "utf-8")
+    assert decode_text(b"caf\xe9 \x93quoted\x94", "a") == ("café “quoted”", "cp1252")
+    assert decode_text(b"\x81 odd", "a") == ("\x81 odd", "latin-1")  # 0x81 is undefined in Windows-1252
+    with pytest.raises(ParseError, match="binary"):
+        decode_text(b"\x00\x01", "a")

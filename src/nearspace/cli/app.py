@@ -185,6 +185,8 @@ def _report_files(collection: str, files: List[Path], summary, total: int) -> No
               f"{summary.unchanged} unchanged, {summary.renamed} renamed, {summary.deleted} deleted; "
               f"{summary.chunks_written} chunks written, {summary.chunks_deleted} removed "
               f"in {summary.seconds:.1f}s ({total} in collection)", highlight=False)
+    for path, encoding in summary.decoded:
+        err.print(f"[dim]{path}: not UTF-8, read as {encoding}[/]", highlight=False)
     for path, reason in summary.skipped:
         err.print(f"[dim]skipped {path}: {reason}[/]", highlight=False)
     for path, reason in summary.failed:

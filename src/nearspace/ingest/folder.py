@@ -20,7 +20,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from nearspace.ingest.chunking import Chunker
-from nearspace.ingest.parsers import PARSED_SUFFIXES, ParseError, decode_utf8, parse_file
+from nearspace.ingest.parsers import PARSED_SUFFIXES, ParseError, decode_text, parse_file
 from nearspace.types import Document
 from nearspace.validation import parse_cell, validate_document
 
@@ -44,6 +44,8 @@ class IngestSummary:
     chunks_encoded: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    #: files read as Windows-1252 or Latin-1 because they were not UTF-8: (path, encoding)
+    decoded: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -111,6 +113,7 @@ class FolderIndexer:
         self.text_column = text_column
         self.metadata_columns = list(metadata_columns) if metadata_columns else None
         self._chunker: Chunker | None = None
+        self._summary: IngestSummary | None = None
 
     @property
     def chunker(self) -> Chunker:
@@ -122,7 +125,7 @@ class FolderIndexer:
     # -- the run ----------------------------------------------------------------------------
     def index(self, roots: Sequence[str | Path], *, show_progress: bool = True) -> IngestSummary:
         started = time.perf_counter()
-        summary = IngestSummary()
+        summary = self._summary = IngestSummary()
         tracked = self.data.tracked_files()
         found: list[tuple[Path, str]] = []
         scopes = []
@@ -250,6 +253,7 @@ class FolderIndexer:
         if suffix in (".csv", ".tsv"):
             return self._csv(rel, raw, "\t" if suffix == ".tsv" else ",")
         parsed = parse_file(path, raw)
+        self._decoded(rel, parsed.encoding)
         docs: list[Document] = []
         line_starts = _line_starts(parsed.full_text)
         for section in parsed.sections:
@@ -268,8 +272,14 @@ class FolderIndexer:
                 docs.append(Document(f"{rel}#{len(docs)}", chunk.text, metadata, title))
         return docs
 
+    def _decoded(self, rel: str, encoding: str) -> None:
+        """Note a file read in another encoding than UTF-8 (the summary says which)."""
+        if encoding != "utf-8" and self._summary is not None:
+            self._summary.decoded.append((rel, encoding))
+
     def _csv(self, rel: str, raw: bytes, delimiter: str) -> list[Document]:
-        text = decode_utf8(raw, rel)
+        text, encoding = decode_text(raw, rel)
+        self._decoded(rel, encoding)
         reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
         rows = list(reader)
         if not rows or not reader.fieldnames:

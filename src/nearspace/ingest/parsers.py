@@ -32,6 +32,8 @@ class ParsedFile:
     #: for text extracted from markup (HTML): ``source_lines[i]`` is the (first, last) line of the
     #: *file* that line ``i + 1`` of ``full_text`` came from, so citations point into the file itself
     source_lines: list[tuple[int, int]] | None = None
+    #: the encoding the file was read with (text and Markdown: UTF-8, else Windows-1252 or Latin-1)
+    encoding: str = "utf-8"
 
     def file_line(self, extracted_line: int, *, end: bool = False) -> int:
         """The file's line for a line of ``full_text`` (the same number for plain text); with
@@ -47,14 +49,22 @@ PARSED_SUFFIXES = {".txt": "text", ".text": "text", ".md": "markdown", ".markdow
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 
 
-def decode_utf8(raw: bytes, where: str) -> str:
+def decode_text(raw: bytes, where: str) -> tuple[str, str]:
+    """A text file's content and the encoding it was read with: UTF-8 (a BOM dropped), else
+    Windows-1252, else Latin-1 (every byte is a Latin-1 character) -- older Western tools write
+    those. Binary content (NUL bytes) is refused."""
     if b"\x00" in raw[:8192]:
         raise ParseError("binary content (NUL bytes), not text")
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ParseError(f"not valid UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})") from None
-    return text.lstrip("\ufeff")
+        return raw.decode("utf-8").lstrip("\ufeff"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    for encoding in ("cp1252", "latin-1"):
+        try:
+            return raw.decode(encoding), encoding
+        except UnicodeDecodeError:
+            continue
+    raise ParseError("not valid UTF-8, Windows-1252 or Latin-1")  # pragma: no cover - latin-1 decodes anything
 
 
 def parse_file(path: Path, raw: bytes) -> ParsedFile:
@@ -64,11 +74,11 @@ def parse_file(path: Path, raw: bytes) -> ParsedFile:
     if not raw.strip():
         raise ParseError("empty file")
     if kind == "text":
-        text = decode_utf8(raw, str(path))
-        return ParsedFile(kind, [Section(text)], text)
+        text, encoding = decode_text(raw, str(path))
+        return ParsedFile(kind, [Section(text)], text, encoding=encoding)
     if kind == "markdown":
-        text = decode_utf8(raw, str(path))
-        return ParsedFile(kind, markdown_sections(text), text)
+        text, encoding = decode_text(raw, str(path))
+        return ParsedFile(kind, markdown_sections(text), text, encoding=encoding)
     if kind == "html":
         return _html(raw)
     if kind == "pdf":

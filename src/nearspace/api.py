@@ -7,8 +7,6 @@
 """
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 

@@ -81,7 +81,7 @@ class Engine:
         self._maps: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
         self._maps_lock = threading.Lock()
         #: (collection name, collection id) -> the process's one vector index and keyword index
-        self._shared: dict[tuple[str, int], tuple[VectorIndex, Any]] = {}
+        self._shared: dict[tuple[str, int], tuple[Any, Any]] = {}
         self._shared_store: Store | None = None
         self._shared_lock = threading.Lock()
         # open (and create) the store now, so a bad path fails at startup, not at the first request

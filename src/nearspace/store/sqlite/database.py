@@ -8,7 +8,6 @@ dropped the FTS5 tables that earlier versions wrote on every write and no search
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re

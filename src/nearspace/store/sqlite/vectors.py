@@ -27,7 +27,6 @@ last change's token, so a backup restored under a live process is reloaded.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,7 +37,7 @@ import numpy as np
 from nearspace.errors import InputError
 from nearspace.index.base import IndexFileError, crc32_file, header_extra, read_header
 from nearspace.store.sqlite.database import CollectionData
-from nearspace.store.sqlite.derived import VECTOR_DIR, DerivedIndex, derived_files, remove_stale_temporaries  # noqa: F401
+from nearspace.store.sqlite.derived import VECTOR_DIR, DerivedIndex, remove_stale_temporaries
 
 #: below this many vectors exact search is fast enough (and exact)
 EXACT_THRESHOLD = 20_000

@@ -51,9 +51,11 @@ def _table(title: str, results: dict[str, dict[str, float]]) -> None:
 
 @app.command("eval")
 def evaluate(ctx: typer.Context,
-             target: str = typer.Argument(..., help="A BEIR folder, or 'sts' followed by an STS-B csv file."),
+             target: str = typer.Argument(..., help="A BEIR folder; or 'sts' and an STS-B csv file; or 'recs' and an "
+                                              "interaction log (user, item[, rating, timestamp])."),
              file: Optional[Path] = typer.Argument(None, help="With 'sts': the sentence-pair file."),
-             split: str = typer.Option("test", "--split", help="Qrels file under qrels/ to score against."),
+             split: str = typer.Option("test", "--split", help="Qrels file under qrels/ to score against; with recs: "
+                                                "temporal (each user's last interactions held out) or random."),
              as_json: bool = typer.Option(False, "--json", help="Print one JSON object keyed by mode."),
              store: Optional[Path] = StoreOpt, collection: Optional[str] = CollectionOpt,
              precision: str = PrecisionOpt,
@@ -62,8 +64,10 @@ def evaluate(ctx: typer.Context,
              rerank: Optional[str] = typer.Option(None, "--rerank", help="Also score keyword, dense and hybrid "
                                                   "with this reranker (ce:FOLDER, rerank:MODEL@URL) on their top "
                                                   "--rerank-k: does it help on your data?"),
-             rerank_k: int = typer.Option(50, "--rerank-k", min=1, max=1000)) -> None:
-    """Score every search mode on a BEIR folder (nDCG@10, Recall@100, MRR@10, MAP@100), or an encoder on STS."""
+             rerank_k: int = typer.Option(50, "--rerank-k", min=1, max=1000,
+                                          help="Candidates of each mode the reranker reorders.")) -> None:
+    """Score every search mode on a BEIR folder (nDCG@10, Recall@100, MRR@10, MAP@100), an encoder on STS
+    (eval sts FILE), or the recommenders on an interaction log (eval recs FILE --split temporal|random)."""
     if target == "sts":
         if file is None:
             raise _fail("usage: nearspace eval sts FILE")

@@ -16,7 +16,7 @@ recommend_app = typer.Typer(no_args_is_help=True, rich_markup_mode="rich",
 app.add_typer(recommend_app, name="recommend")
 
 NameOpt = typer.Option(None, "--name", "-n", "--collection", "-c",
-                       help="Recommender name (collections NAME-items, NAME-users); default: the global --collection.")
+                       help="Recommender name (its collections are NAME-items and NAME-users); default: the collection named by the global option.")
 KOpt = typer.Option(10, "--k", "-k", min=1, max=10_000, help="Number of results.")
 ModelOpt = typer.Option(None, "--model", "-m",
                         help="popular, itemknn, als, bpr, content or hybrid (default: hybrid when fitted, else als).")

@@ -6,8 +6,9 @@ that the package installs into site-packages; nothing is ever downloaded.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Iterator, Literal, Sequence
 
 import numpy as np
 
@@ -45,6 +46,21 @@ def resolve_precision(precision: Precision, device: str) -> str:
     if precision != "auto":
         return precision
     return "bf16" if device == "cpu" and has_native_bf16() else "fp32"
+
+
+@contextmanager
+def hub_offline() -> Iterator[None]:
+    """Hugging Face loading with ``HF_HUB_OFFLINE=1`` (models load from folders or the local
+    cache, never the network), the variable restored afterwards."""
+    previous = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = previous
 
 
 def _in_hf_cache(name: str) -> bool:
@@ -85,27 +101,22 @@ class SentenceEncoder(BaseEncoder):
                     f"`hf download {model_path} --local-dir DIR`, copy DIR here and use st:DIR")
         else:
             self.kind, self.options = "minilm", {}
-        previous = os.environ.get("HF_HUB_OFFLINE")
-        os.environ["HF_HUB_OFFLINE"] = "1"
         try:
-            import torch
-            from sentence_transformers import SentenceTransformer
-            from transformers.utils import logging as hf_logging
+            # offline from the first import: huggingface_hub reads HF_HUB_OFFLINE when it is imported
+            with hub_offline():
+                import torch
+                from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as hf_logging
 
-            hf_logging.disable_progress_bar()  # keep stderr for nearspace's own progress
-            hf_logging.set_verbosity_error()  # chunking counts tokens of long texts on purpose
+                hf_logging.disable_progress_bar()  # keep stderr for nearspace's own progress
+                hf_logging.set_verbosity_error()  # chunking counts tokens of long texts on purpose
 
-            self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-            self.model = SentenceTransformer(str(path), device=self.device, local_files_only=True)
+                self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+                self.model = SentenceTransformer(str(path), device=self.device, local_files_only=True)
         except EncoderUnavailable:
             raise
         except Exception as exc:  # missing files, corrupt weights, ...
             raise EncoderUnavailable(f"cannot load encoder from {path}: {exc}") from exc
-        finally:
-            if previous is None:
-                os.environ.pop("HF_HUB_OFFLINE", None)
-            else:
-                os.environ["HF_HUB_OFFLINE"] = previous
         if max_seq_length is not None:
             self.model.max_seq_length = max_seq_length
         # prompts the model was trained with (config_sentence_transformers.json): e5's "query: " /

@@ -1,7 +1,6 @@
 """sentence-transformers ``CrossEncoder`` models as rerankers (torch; the ``[torch]`` part)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Sequence
 
@@ -18,16 +17,16 @@ class CrossEncoderReranker:
         path = Path(model).expanduser()
         self.name = str(path.resolve()) if path.is_dir() else model
         self.batch_size = batch_size
-        previous = os.environ.get("HF_HUB_OFFLINE")
-        os.environ["HF_HUB_OFFLINE"] = "1"
+        from nearspace.encoders.sentence import hub_offline
+
         try:
-            from sentence_transformers import CrossEncoder
-            from transformers.utils import logging as hf_logging
+            with hub_offline():  # from the first import: huggingface_hub reads the variable then
+                from sentence_transformers import CrossEncoder
+                from transformers.utils import logging as hf_logging
 
-            hf_logging.disable_progress_bar()  # stderr is for nearspace's own progress
-
-            self.model = CrossEncoder(self.name, device=device or "cpu", max_length=max_length,
-                                      local_files_only=True)
+                hf_logging.disable_progress_bar()  # stderr is for nearspace's own progress
+                self.model = CrossEncoder(self.name, device=device or "cpu", max_length=max_length,
+                                          local_files_only=True)
         except ImportError as exc:
             raise EncoderUnavailable("cross-encoder rerankers need sentence-transformers and torch: "
                                      "pip install 'nearspace[torch]'") from exc
@@ -35,11 +34,6 @@ class CrossEncoderReranker:
             hint = "" if path.is_dir() else (f"; {model!r} is not a local folder: download it where there is "
                                              f"internet (`hf download {model} --local-dir DIR`) and use ce:DIR")
             raise EncoderUnavailable(f"cannot load the cross-encoder {model!r}: {exc}{hint}") from None
-        finally:
-            if previous is None:
-                os.environ.pop("HF_HUB_OFFLINE", None)
-            else:
-                os.environ["HF_HUB_OFFLINE"] = previous
 
     def __repr__(self) -> str:
         return f"CrossEncoderReranker({self.name!r})"

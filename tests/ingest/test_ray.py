@@ -88,3 +88,29 @@ def test_ray_into_milvus_lite(cluster, corpus, tmp_path):
 
     with open_store(spec) as opened:
         assert opened.get_collection("default").search(SEED_QUERY, k=1, mode="dense")
+
+
+def test_the_ray_cli_is_quiet_and_leaves_no_workers_behind(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import EXAMPLES, ROOT
+
+    def raylets() -> int:
+        found = subprocess.run(["pgrep", "-c", "-f", "raylet"], capture_output=True, text=True).stdout.strip()
+        return int(found or 0)
+
+    before = raylets()
+    proc = subprocess.run([sys.executable, "-m", "nearspace.cli", "--store", str(tmp_path / "s.db"), "index",
+                           str(EXAMPLES), "--ray"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) <= 3 and "60 encoded on Ray" in proc.stderr.replace("\n", " "), proc.stderr
+    assert "ERROR" not in proc.stderr and "INFO" not in proc.stderr
+    # the cluster the command started is shut down with it: no more raylets than before it ran
+    import time
+
+    deadline = time.monotonic() + 30
+    while raylets() > before and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert raylets() <= before

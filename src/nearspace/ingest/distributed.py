@@ -43,8 +43,13 @@ class RayEncoder:
             raise StoreError("Ray indexing needs the 'ray' extra: pip install 'nearspace[ray]'") from None
         if actors < 1 or piece < 1:
             raise InputError(f"actors and batch_size must be >= 1, got {actors} and {piece}")
-        if not ray.is_initialized():
-            ray.init(address=address, include_dashboard=False, log_to_driver=False,
+        # a cluster this encoder starts is shut down with it (no worker processes left behind);
+        # Ray's own INFO lines stay out of the user's terminal
+        self._owns_ray = not ray.is_initialized()
+        if self._owns_ray:
+            import logging
+
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
                      **({} if address else {"num_cpus": max(actors, 1)}))
         remote = ray.remote(num_cpus=1)(_EncodeActor)
         self._ray = ray
@@ -62,6 +67,9 @@ class RayEncoder:
         for actor in self.actors:
             self._ray.kill(actor)
         self.actors = []
+        if self._owns_ray:
+            self._ray.shutdown()
+            self._owns_ray = False
 
 
 def index_with_ray(paths: Sequence[str | Path], store: Any, collection: str = "default", *,

@@ -19,7 +19,9 @@ import numpy as np
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
-DATA_ROOT = Path(os.environ.get("NEARSPACE_BENCH_DATA", REPO_ROOT.parent / "shared" / "data"))
+#: the shared evaluation data: NEARSPACE_BENCH_DATA, else NEARSPACE_DATA (what the tests read), else ../shared/data
+DATA_ROOT = Path(os.environ.get("NEARSPACE_BENCH_DATA") or os.environ.get("NEARSPACE_DATA")
+                 or REPO_ROOT.parent / "shared" / "data")
 SCIFACT = DATA_ROOT / "beir" / "scifact"
 NFCORPUS = DATA_ROOT / "beir" / "nfcorpus"
 #: the project's own interpreter and CLI (falls back to the running interpreter)
@@ -33,7 +35,8 @@ def require(*paths: Path) -> None:
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         print("benchmark data not found: " + ", ".join(missing))
-        print(f"(expected the BEIR copies under {DATA_ROOT}; set NEARSPACE_BENCH_DATA to point elsewhere). "
+        print(f"(expected the BEIR copies under {DATA_ROOT}; set NEARSPACE_BENCH_DATA or NEARSPACE_DATA to point "
+              "elsewhere). "
               "Skipping this benchmark.")
         sys.exit(0)
 

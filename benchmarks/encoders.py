@@ -17,7 +17,6 @@ one query per call, median and p90 over --queries SciFact test queries (default 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -32,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
-from _common import REPO_ROOT, write_result  # noqa: E402
+from _common import DATA_ROOT, require, write_result  # noqa: E402
 
 
 def start_server(store: Path) -> tuple[subprocess.Popen, str]:
@@ -58,12 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--docs", type=int, default=500)
     parser.add_argument("--queries", type=int, default=50)
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("NEARSPACE_DATA") or REPO_ROOT.parent / "shared" / "data"))
+    parser.add_argument("--data", type=Path, default=DATA_ROOT)
     args = parser.parse_args(argv)
     scifact = args.data / "beir" / "scifact"
-    if not (scifact / "corpus.jsonl").exists():
-        print(f"SciFact not found under {args.data} (set NEARSPACE_DATA): nothing measured")
-        return 0
+    require(scifact / "corpus.jsonl")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from nearspace.encoders import load_encoder
     from nearspace.encoders.onnx import OnnxEncoder

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
-from _common import REPO_ROOT, write_result  # noqa: E402
+from _common import DATA_ROOT, require, write_result  # noqa: E402
 
 
 def make_cross_encoder(folder: Path, layers: int, hidden: int, heads: int) -> Path:
@@ -47,12 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--queries", type=int, default=30)
     parser.add_argument("--docs", type=int, default=2000)
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("NEARSPACE_DATA") or REPO_ROOT.parent / "shared" / "data"))
+    parser.add_argument("--data", type=Path, default=DATA_ROOT)
     args = parser.parse_args(argv)
     scifact = args.data / "beir" / "scifact"
-    if not (scifact / "corpus.jsonl").exists():
-        print(f"SciFact not found under {args.data} (set NEARSPACE_DATA): nothing measured")
-        return 0
+    require(scifact / "corpus.jsonl")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from nearspace import open_store
     from nearspace.evaluate.beir import load_beir

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO_ROOT, write_result  # noqa: E402
+from _common import DATA_ROOT, REPO_ROOT, require, write_result  # noqa: E402
 
 CHILD = r"""
 import json, sys, tempfile, time
@@ -74,12 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", default="675532c", help="git commit to compare with (default 675532c)")
     parser.add_argument("--docs", type=int, default=3000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("NEARSPACE_DATA") or REPO_ROOT.parent / "shared" / "data"))
+    parser.add_argument("--data", type=Path, default=DATA_ROOT)
     args = parser.parse_args(argv)
     corpus = args.data / "beir" / "scifact" / "corpus.jsonl"
-    if not corpus.exists():
-        print(f"SciFact not found at {corpus} (set NEARSPACE_DATA): nothing measured")
-        return 0
+    require(corpus)
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="nearspace-write-") as tmp:
         tree = Path(tmp) / "baseline"

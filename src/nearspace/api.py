@@ -228,6 +228,13 @@ def check_probe(backend: CollectionBackend, encoder: Encoder) -> None:
                               "text): refusing to mix two embedding spaces (re-index into a new collection instead)")
 
 
+def model_stamp(backend: CollectionBackend) -> dict[str, Any]:
+    """A collection's stamp as ``nearspace models`` and the server show it: its encoder spec plus
+    the first 16 hex digits of its probe fingerprint (None for a collection without one)."""
+    probe = backend.get_artifact(PROBE_ARTIFACT)
+    return {**stored_spec(backend).to_dict(), "fingerprint": probe[1].get("sha256", "")[:16] if probe else None}
+
+
 def stored_spec(data: Any) -> EncoderSpec:
     """The spec stored with a collection, or the one its encoder name implies (older stores)."""
     raw = data.config().get("encoder_spec")

@@ -48,12 +48,10 @@ def load_collection(collection) -> CollectionView:
     # the version first: a write landing before the rows are read makes the view look older
     # than it is (recomputed later), never newer. Straight from the rows rather than the search
     # index, which would build an HNSW graph on large collections.
+    from nearspace.store.base import read_all
+
     seq = backend.version()
-    docs, parts = [], []
-    for batch in backend.rows():
-        docs += [row.document for row in batch]
-        parts.append(np.stack([row.vector for row in batch]))
-    matrix = np.concatenate(parts) if parts else np.zeros((0, backend.dim), dtype=np.float32)
+    docs, matrix = read_all(backend)
     return CollectionView(collection.name, [d.id for d in docs], [d.text for d in docs],
                           [d.title for d in docs], [d.metadata for d in docs],
                           np.ascontiguousarray(matrix, dtype=np.float32), seq)

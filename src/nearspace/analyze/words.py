@@ -179,12 +179,11 @@ def load_words(store, name: str) -> WordVectors:
         raise InputError(f"collection {name!r} holds documents, not word vectors (train some with "
                          "`nearspace words train`)")
     config = data.config()
-    words, counts, parts = [], [], []
-    for batch in data.rows():
-        words += [row.document.id for row in batch]
-        counts += [int(row.document.metadata.get("count", 0)) for row in batch]
-        parts.append(np.stack([row.vector for row in batch]))
-    matrix = np.concatenate(parts) if parts else np.zeros((0, data.dim), dtype=np.float32)
+    from nearspace.store.base import read_all
+
+    docs, matrix = read_all(data)
+    words = [d.id for d in docs]
+    counts = [int(d.metadata.get("count", 0)) for d in docs]
     order = np.argsort(-np.asarray(counts), kind="stable")  # most frequent first, as trained
     meta = {k: v for k, v in config.items() if k != "kind"}
     return WordVectors([words[i] for i in order], matrix[order], [counts[i] for i in order], meta)

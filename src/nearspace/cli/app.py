@@ -270,11 +270,10 @@ def models(ctx: typer.Context, store: Optional[Path] = StoreOpt,
     collections = []
     if _is_uri(store) or store.exists():
         with _open(store) as opened:
+            from nearspace.api import model_stamp
+
             for name in opened.list_collections():
-                coll = opened.get_collection(name)
-                probe = coll.backend.get_artifact("encoder_probe")
-                collections.append({"collection": name, **coll.spec.to_dict(),
-                                    "fingerprint": probe[1].get("sha256", "")[:16] if probe else None})
+                collections.append({"collection": name, **model_stamp(opened.get_collection(name).backend)})
     payload = {"default": DEFAULT_ENCODER, "kinds": encoder_kinds(), "model_strings": list(MODEL_PREFIXES),
                "collections": collections}
     if as_json:

@@ -120,15 +120,11 @@ def reranked_run(collection, queries: Mapping[str, str], run: Mapping[str, list[
                  rerank_k: int) -> dict[str, list[str]]:
     """``run`` with each query's top ``rerank_k`` reordered by ``reranker`` (the rest keep their
     places after them, so recall at the run's depth is what the first stage found)."""
-    from nearspace.rerank.base import rerank_hits
-    from nearspace.types import embedding_text
+    from nearspace.rerank.base import rerank_stored
 
     out = {}
     for qid, ids in run.items():
-        head = ids[:rerank_k]
-        docs = {d.id: d for d in collection.backend.get(head) if d is not None}
-        head = [i for i in head if i in docs]
-        reordered = rerank_hits(reranker, queries[qid], head, [embedding_text(docs[i]) for i in head])
+        reordered, _ = rerank_stored(reranker, queries[qid], ids[:rerank_k], collection.backend)
         out[qid] = [i for i, _ in reordered] + ids[rerank_k:]
     return out
 

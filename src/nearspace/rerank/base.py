@@ -70,8 +70,20 @@ def rerank_hits(reranker: Reranker, query: str, hits: list, texts: list[str]) ->
     if not hits:
         return []
     scores = np.asarray(reranker.score(query, texts), dtype=np.float64).reshape(-1)
-    if scores.shape != (len(hits),) or not np.isfinite(scores).all():
-        raise InputError(f"reranker {reranker.name!r} returned {scores.shape[0]} score(s) for {len(hits)} passages"
-                         + ("" if scores.shape == (len(hits),) else "") + (" (or non-finite ones)"))
+    if scores.shape != (len(hits),):
+        raise InputError(f"reranker {reranker.name!r} returned {scores.shape[0]} score(s) for {len(hits)} passages")
+    if not np.isfinite(scores).all():
+        raise InputError(f"reranker {reranker.name!r} returned non-finite scores")
     order = np.argsort(-scores, kind="stable")
     return [(hits[i], float(scores[i])) for i in order]
+
+
+def rerank_stored(reranker: Reranker, query: str, ids: list[str], backend: Any) -> tuple[list[tuple[str, float]], dict]:
+    """Stored documents ``ids`` (first stage's order) reordered by ``reranker`` on their title and
+    text; returns the reordered ``(id, score)`` hits and the documents read (by id). An id no
+    longer stored drops out."""
+    from nearspace.types import embedding_text
+
+    docs = {d.id: d for d in backend.get(ids) if d is not None}
+    kept = [i for i in ids if i in docs]
+    return rerank_hits(reranker, query, kept, [embedding_text(docs[i]) for i in kept]), docs

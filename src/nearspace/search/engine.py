@@ -11,7 +11,7 @@ import numpy as np
 
 from nearspace.errors import InputError
 from nearspace.search.fusion import DEFAULT_FUSION, RRF_K, fuse, query_terms
-from nearspace.types import SearchResult, SearchResults, embedding_text
+from nearspace.types import SearchResult, SearchResults
 from nearspace.store.base import CollectionBackend
 
 MODES = ("hybrid", "dense", "keyword")
@@ -75,15 +75,10 @@ def search(backend: CollectionBackend, embed_query: Callable[[str], np.ndarray],
         fused = lists[mode][:pool]
     docs_of: dict[str, Any] = {}
     if reranker is not None and fused:
-        from nearspace.rerank.base import rerank_hits
+        from nearspace.rerank.base import rerank_stored
 
-        head = fused[:rerank_k]
-        found = backend.get([doc_id for doc_id, _ in head])
-        docs_of = {d.id: d for d in found if d is not None}
-        head = [(doc_id, s) for doc_id, s in head if doc_id in docs_of]
-        reordered = rerank_hits(reranker, query, [doc_id for doc_id, _ in head],
-                                [embedding_text(docs_of[doc_id]) for doc_id, _ in head])
-        lists["rerank"] = [(doc_id, score) for doc_id, score in reordered]
+        lists["rerank"], docs_of = rerank_stored(reranker, query, [doc_id for doc_id, _ in fused[:rerank_k]],
+                                                 backend)
         fused = lists["rerank"]
     if diversity and fused:
         from nearspace.search.mmr import maximal_marginal_relevance

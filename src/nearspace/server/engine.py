@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, TypeVar
 
 
-from nearspace.api import Collection, Store, open_store
+from nearspace.api import Collection, Store, model_stamp, open_store
 from nearspace.store.sqlite.backend import SQLiteCollection
 from nearspace.encoders.locked import LockedEncoder
 from nearspace.encoders.registry import canonical_name
@@ -31,16 +31,6 @@ from nearspace.errors import CollectionNotFound
 from nearspace.server.config import ServerConfig
 
 T = TypeVar("T")
-
-
-def model_stamp(backend) -> dict[str, Any]:
-    """A collection's stamp as the server and ``nearspace info`` show it: spec plus fingerprint."""
-    from nearspace.api import PROBE_ARTIFACT, stored_spec
-
-    probe = backend.get_artifact(PROBE_ARTIFACT)
-    spec = stored_spec(backend).to_dict()
-    spec.get("options", {}).pop("key", None)  # never a secret (no kind stores one; belt and braces)
-    return {**spec, "fingerprint": probe[1].get("sha256", "")[:16] if probe else None}
 
 
 class LockedReranker:
@@ -195,5 +185,5 @@ class Engine:
         for name in store.list_collections():
             data = store.backend.open_collection(name)
             out.append({"name": name, "count": data.count(), "encoder": data.encoder, "dim": data.dim,
-                        "model": model_stamp(data)})
+                        "model": model_stamp(data)})  # spec and fingerprint
         return out

@@ -200,11 +200,18 @@ class StoreBackend(Protocol):
     def close(self) -> None: ...
 
 
-def vector_matrix(backend: CollectionBackend) -> tuple[list[str], np.ndarray]:
-    """``(ids, matrix)`` of every stored vector of ``backend``, in one pass of its rows."""
-    ids: list[str] = []
+def read_all(backend: CollectionBackend) -> tuple[list[Document], np.ndarray]:
+    """Every stored document and the matrix of their vectors (row i is document i's), in one
+    pass of the backend's rows."""
+    docs: list[Document] = []
     parts: list[np.ndarray] = []
     for batch in backend.rows():
-        ids += [row.document.id for row in batch]
+        docs += [row.document for row in batch]
         parts.append(np.stack([row.vector for row in batch]))
-    return ids, np.concatenate(parts) if parts else np.zeros((0, backend.dim), dtype=np.float32)
+    return docs, np.concatenate(parts) if parts else np.zeros((0, backend.dim), dtype=np.float32)
+
+
+def vector_matrix(backend: CollectionBackend) -> tuple[list[str], np.ndarray]:
+    """``(ids, matrix)`` of every stored vector of ``backend`` (see :func:`read_all`)."""
+    docs, matrix = read_all(backend)
+    return [d.id for d in docs], matrix
